@@ -1,0 +1,259 @@
+"""The barrier: everything strongroom stores passes through it and reaches storage encrypted.
+
+Values are msgpack inside AES-256-GCM entries (seal/entry.py) under the active keyring term;
+older terms keep decrypting. The barrier also counts encryptions per term, because NIST
+SP 800-38D §8.3 caps how many random-nonce GCM invocations one key may do, and rotates by
+itself before the cap.
+"""
+
+from __future__ import annotations
+
+import hmac
+import threading
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import msgpack
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from seal.entry import ROOT_TERM, entry_term, open_entry, seal_entry
+from seal.errors import BarrierStateError, IntegrityError, SealedError
+from seal.keyring import Keyring
+from seal.lockedmem import LockedBuffer, zero_bytearray
+from seal.ops import BarrierDelete, BarrierPut
+from seal.usage import EncryptionCounter
+from seal.view import BarrierView
+from storage import Backend, Delete, Put
+
+ROOT_KEY_PATH = "core/root-key"
+KEYRING_PATH = "core/keyring"
+USAGE_PATH = "core/keyring-usage"
+SEAL_CONFIG_PATH = "core/seal-config"
+RESERVED_PATHS = frozenset({ROOT_KEY_PATH, KEYRING_PATH, USAGE_PATH, SEAL_CONFIG_PATH})
+
+# Rotate well before SP 800-38D's 2^32 bound for random 96-bit nonces.
+DEFAULT_ROTATE_AFTER = 2**31
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """What sys/key-status reports: the active term, its install time and its use."""
+
+    term: int
+    install_time: float
+    encryptions: int
+
+
+class Barrier:
+    """Encrypts on the way in, authenticates and decrypts on the way out."""
+
+    def __init__(
+        self, backend: Backend, *, lock_memory: bool = True, rotate_after: int = DEFAULT_ROTATE_AFTER
+    ) -> None:
+        self._backend = backend
+        self._lock_memory = lock_memory
+        self._rotate_after = rotate_after
+        self._keyring: Keyring | None = None
+        self._counter: EncryptionCounter | None = None
+        self._mutex = threading.RLock()
+
+    def __repr__(self) -> str:
+        return f"Barrier(sealed={self.sealed})"
+
+    @property
+    def sealed(self) -> bool:
+        return self._keyring is None
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def initialize(self, root_key: LockedBuffer) -> list[Put]:
+        """A fresh keyring under root_key, unsealed; returns the storage writes to commit.
+
+        The caller commits them in the same transaction as the root key and seal config, so
+        that an interrupted init leaves nothing behind.
+        """
+        with self._mutex:
+            self._require_sealed()
+            self._keyring = Keyring.generate(root_key, self._lock_memory)
+            self._counter = EncryptionCounter(self._backend, USAGE_PATH, self._keyring.root_aead)
+            return [self._keyring_put(), self._counter.reset_put(self._terms_numbers())]
+
+    def unseal(self, root_key: LockedBuffer) -> None:
+        """Open the keyring with root_key; IntegrityError if the key or the keyring is wrong."""
+        with self._mutex:
+            self._require_sealed()
+            blob = self._backend.get(KEYRING_PATH)
+            if blob is None:
+                raise IntegrityError("the keyring is missing from storage")
+            plain = bytearray(open_entry(AESGCM(root_key.view()), KEYRING_PATH, blob))
+            try:
+                keyring = Keyring.deserialize(root_key, plain, self._lock_memory)
+            finally:
+                zero_bytearray(plain)
+            counter = EncryptionCounter(self._backend, USAGE_PATH, keyring.root_aead)
+            try:
+                counter.load(self._numbers(keyring))
+            except Exception:
+                keyring.close()
+                raise
+            self._keyring, self._counter = keyring, counter
+
+    def seal(self) -> None:
+        """Zero all key material; every later data call raises SealedError."""
+        with self._mutex:
+            if self._keyring is not None:
+                self._keyring.close()
+            self._keyring = None
+            self._counter = None
+
+    def rotate(self) -> KeyStatus:
+        """Install a new term for new writes; old terms keep decrypting."""
+        with self._mutex:
+            keyring = self._require_unsealed()
+            keyring.add_term(self._lock_memory)
+            self._backend.transaction(
+                [self._keyring_put(), self._counter.reserve_put(self._terms_numbers())]
+            )
+            return self.key_status()
+
+    def rekey_writes(self, new_root_key: LockedBuffer) -> list[Put]:
+        """Storage writes that re-encrypt the keyring under new_root_key (not yet applied).
+
+        Call commit_root_key() once the writes are committed.
+        """
+        with self._mutex:
+            keyring = self._require_unsealed()
+            plain = keyring.serialize()
+            try:
+                aead = AESGCM(new_root_key.view())
+                keyring_put = Put(KEYRING_PATH, seal_entry(aead, ROOT_TERM, KEYRING_PATH, plain))
+            finally:
+                zero_bytearray(plain)
+            return [keyring_put, self._counter.rekey_put(aead)]
+
+    def commit_root_key(self, new_root_key: LockedBuffer) -> None:
+        with self._mutex:
+            keyring = self._require_unsealed()
+            keyring.replace_root_key(new_root_key)
+            self._counter.set_aead(keyring.root_aead)
+
+    def root_key_matches(self, candidate: bytes | bytearray) -> bool:
+        """Whether candidate is the root key the barrier is open with (constant time)."""
+        with self._mutex:
+            keyring = self._require_unsealed()
+            return hmac.compare_digest(bytes(candidate), bytes(keyring.root_key.view()))
+
+    def key_status(self) -> KeyStatus:
+        with self._mutex:
+            keyring = self._require_unsealed()
+            term = keyring.active
+            return KeyStatus(term.number, term.installed, self._counter.count(term.number))
+
+    def term_status(self) -> list[KeyStatus]:
+        """Every term with its install time and encryption count."""
+        with self._mutex:
+            keyring = self._require_unsealed()
+            return [KeyStatus(t.number, t.installed, self._counter.count(t.number)) for t in keyring.terms()]
+
+    # -- data ------------------------------------------------------------------------
+
+    def get(self, path: str) -> Any:
+        """The value at path, or None; IntegrityError if the stored entry was altered."""
+        keyring = self._require_unsealed()
+        blob = self._backend.get(path)
+        if blob is None:
+            return None
+        return self._decode(keyring, path, blob)
+
+    def put(self, path: str, value: Any) -> None:
+        self._check_path(path)
+        self._backend.put(path, self._encode(path, value))
+
+    def delete(self, path: str) -> None:
+        self._require_unsealed()
+        self._check_path(path)
+        self._backend.delete(path)
+
+    def list(self, prefix: str) -> list[str]:
+        self._require_unsealed()
+        return self._backend.list(prefix)
+
+    def transaction(self, ops: Sequence[BarrierPut | BarrierDelete]) -> None:
+        """Apply every put and delete atomically."""
+        self._backend.transaction(self.prepare(ops))
+
+    def prepare(self, ops: Sequence[BarrierPut | BarrierDelete]) -> list[Put | Delete]:
+        """Encrypt ops into storage writes without applying them (for a larger transaction)."""
+        self._require_unsealed()
+        raw: list[Put | Delete] = []
+        for op in ops:
+            self._check_path(op.path)
+            if isinstance(op, BarrierPut):
+                raw.append(Put(op.path, self._encode(op.path, op.value)))
+            else:
+                raw.append(Delete(op.path))
+        return raw
+
+    def view(self, prefix: str) -> BarrierView:
+        """A view that sees only paths under prefix (an engine's mount)."""
+        return BarrierView(self, prefix)
+
+    # -- internals -------------------------------------------------------------------
+
+    def _encode(self, path: str, value: Any) -> bytes:
+        plain = msgpack.packb(value, use_bin_type=True)
+        with self._mutex:
+            keyring = self._require_unsealed()
+            term = keyring.active
+            reserve = self._counter.add(term.number)
+            if reserve is not None:
+                self._backend.put(reserve.key, reserve.value)
+            blob = seal_entry(term.aead, term.number, path, plain)
+            if self._counter.count(term.number) >= self._rotate_after:
+                self.rotate()
+        return blob
+
+    def _decode(self, keyring: Keyring, path: str, blob: bytes) -> Any:
+        number = entry_term(blob)
+        term = keyring.term(number)
+        if term is None or number == ROOT_TERM:
+            raise IntegrityError(f"stored entry at {path!r} names an unknown keyring term")
+        plain = open_entry(term.aead, path, blob)
+        try:
+            return msgpack.unpackb(plain, raw=False)
+        except (ValueError, msgpack.UnpackException) as exc:
+            raise IntegrityError(f"stored entry at {path!r} is not a valid value") from exc
+
+    def _keyring_put(self) -> Put:
+        plain = self._keyring.serialize()
+        try:
+            return Put(KEYRING_PATH, seal_entry(self._keyring.root_aead, ROOT_TERM, KEYRING_PATH, plain))
+        finally:
+            zero_bytearray(plain)
+
+    def _terms_numbers(self) -> list[int]:
+        return self._numbers(self._keyring)
+
+    @staticmethod
+    def _numbers(keyring: Keyring) -> list[int]:
+        return [t.number for t in keyring.terms()]
+
+    def _check_path(self, path: str) -> None:
+        if not isinstance(path, str) or not path:
+            raise ValueError("a storage path must be a non-empty string")
+        if path in RESERVED_PATHS:
+            raise ValueError(f"{path!r} is reserved for the seal")
+
+    def _require_unsealed(self) -> Keyring:
+        keyring = self._keyring
+        if keyring is None:
+            raise SealedError("strongroom is sealed")
+        return keyring
+
+    def _require_sealed(self) -> None:
+        if self._keyring is not None:
+            raise BarrierStateError("the barrier is already unsealed")
