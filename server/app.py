@@ -1,0 +1,70 @@
+"""The aiohttp application: one catch-all route into the pipeline, and the core's lifetime.
+
+The core (storage, seal, tokens, mounts) is opened in a cleanup context and, on shutdown,
+sealed (key memory zeroed) and its storage closed, after in-flight requests finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import AsyncIterator, Callable
+
+from aiohttp import web
+
+from config.settings import Settings
+from server.appkeys import CORE, ON_READY, SETTINGS
+from server.core import Core
+from server.pipeline import api_handler, render
+from server.routing import Reply
+from server.startup import open_backend
+from server.sys import build_router
+
+TICK_SECONDS = 1.0
+
+
+
+async def _outside_api(request: web.Request) -> web.Response:
+    return render(Reply(404, {"errors": []}), head=request.method == "HEAD")
+
+
+async def _entry(request: web.Request) -> web.StreamResponse:
+    if request.raw_path.startswith("/v1/"):
+        return await api_handler(request)
+    return await _outside_api(request)
+
+
+async def _core_context(app: web.Application) -> AsyncIterator[None]:
+    settings = app[SETTINGS]
+    backend = open_backend(settings.storage)
+    core = Core(settings, backend, build_router())
+    app[CORE] = core
+    ticker = asyncio.create_task(_tick(core))
+    try:
+        on_ready = app.get(ON_READY)
+        if on_ready is not None:
+            on_ready(core)
+        yield
+    finally:
+        ticker.cancel()
+        core.seal_now()
+        backend.close()
+
+
+async def _tick(core: Core) -> None:
+    """Engines' scheduled work (auto-rotation, version expiry), once a second."""
+    while True:
+        await asyncio.sleep(TICK_SECONDS)
+        core.tick(time.time())
+
+
+def build_app(settings: Settings, on_ready: Callable[[Core], None] | None = None) -> web.Application:
+    """The application for settings; on_ready(core) runs once the core is open (dev mode)."""
+    listener = settings.listeners[0]
+    app = web.Application(client_max_size=listener.max_request_size)
+    app[SETTINGS] = settings
+    if on_ready is not None:
+        app[ON_READY] = on_ready
+    app.cleanup_ctx.append(_core_context)
+    app.router.add_route("*", "/{tail:.*}", _entry)
+    return app

@@ -1,0 +1,160 @@
+"""The server's core: the seal, the token store and the mount table, and their lifecycle.
+
+Handlers reach everything through one Core. It knows what must happen when the barrier
+opens (load the mount table, the cluster identity) and when it closes (drop every cache
+that was read through it).
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+from config.settings import ListenerSettings, Settings
+from seal.state import IssuedShares, Seal, SealStatus
+from server.engines import Engine, create_engine
+from server.mounts import MountEntry, MountTable
+from server.routing import Router
+from server.tokens import TokenStore
+from storage import Backend
+
+log = logging.getLogger("strongroom.core")
+
+CLUSTER_PATH = "core/cluster"
+VERSION = "0.1.0"
+
+
+@dataclass(frozen=True)
+class ClusterIdentity:
+    name: str
+    id: str
+
+
+class Core:
+    """Everything a request handler may touch, in one place."""
+
+    def __init__(self, settings: Settings, backend: Backend, router: Router) -> None:
+        self.settings = settings
+        self.backend = backend
+        self.seal = Seal(
+            backend, lock_memory=not settings.disable_mlock, progress_ttl=settings.unseal_progress_ttl
+        )
+        self.tokens = TokenStore(self.seal.barrier)
+        self.mounts = MountTable(self.seal.barrier)
+        self.router = router
+        self.engines: dict[str, Engine] = {}
+        self.cluster: ClusterIdentity | None = None
+        self.active_since: float | None = None
+        self._lifecycle = threading.RLock()
+
+    def listener_for(self, sockname: object) -> ListenerSettings:
+        """The listener block a connection arrived on (its limits apply to the request)."""
+        if isinstance(sockname, tuple) and len(sockname) >= 2:
+            for listener in self.settings.listeners:
+                if listener.port == sockname[1] and listener.host in (sockname[0], "0.0.0.0", "::"):
+                    return listener
+        return self.settings.listeners[0]
+
+    @property
+    def listener(self) -> ListenerSettings:
+        return self.settings.listeners[0]
+
+    @property
+    def storage_type(self) -> str:
+        return self.settings.storage.backend
+
+    # -- transitions -------------------------------------------------------------------
+
+    def initialize(self, shares: int, threshold: int, pgp_keys: Sequence[str] | None = None,
+                   root_token_id: str | None = None) -> tuple[IssuedShares, str]:
+        """Initialise the seal and mint the root token in the same transaction."""
+        minted: list[str] = []
+
+        def setup(barrier):
+            token, writes = self.tokens.root_token_records(root_token_id)
+            minted.append(token)
+            return writes
+
+        with self._lifecycle:
+            issued = self.seal.initialize(shares, threshold, pgp_keys, setup=setup)
+            self.tokens.forget_cache()
+        return issued, minted[0]
+
+    def submit_unseal_share(self, share: bytes | bytearray) -> SealStatus:
+        """One custodian's share; the post-unseal setup runs when the barrier opens."""
+        with self._lifecycle:
+            was_sealed = self.seal.sealed
+            self.seal.submit_unseal_share(share)
+            if was_sealed and not self.seal.sealed:
+                self._after_unseal()
+            return self.seal.status()
+
+    def mount(self, path: str, mount_type: object, **fields: Any) -> MountEntry:
+        """Add a mount and start its engine."""
+        with self._lifecycle:
+            entry = self.mounts.mount(path, mount_type, **fields)
+            self._start_engine(entry)
+            return entry
+
+    def unmount(self, path: str) -> None:
+        """Stop a mount's engine, then remove the mount and its data."""
+        with self._lifecycle:
+            engine = self.engines.pop(path, None)
+            if engine is not None:
+                engine.close()
+            self.mounts.unmount(path)
+
+    def engine_for(self, path: str) -> tuple[MountEntry, Engine | None] | None:
+        """The mount a logical path falls under, and its engine."""
+        entry = self.mounts.match(path)
+        if entry is None:
+            return None
+        return entry, self.engines.get(entry.path)
+
+    def tick(self, now: float) -> None:
+        """Scheduled work of every engine (called about once a second)."""
+        if self.seal.sealed:
+            return
+        for engine in list(self.engines.values()):
+            try:
+                engine.tick(now)
+            except Exception:
+                log.exception("scheduled work of %r failed", engine)
+
+    def _start_engine(self, entry: MountEntry) -> None:
+        engine = create_engine(self.seal.barrier.view(entry.storage_prefix), entry)
+        if engine is not None:
+            self.engines[entry.path] = engine
+
+    def seal_now(self) -> None:
+        """Seal: zero key material and forget everything read through the barrier."""
+        with self._lifecycle:
+            for engine in self.engines.values():
+                engine.close()
+            self.engines.clear()
+            self.seal.seal()
+            self.mounts.clear()
+            self.tokens.forget_cache()
+            self.cluster = None
+            self.active_since = None
+
+    def _after_unseal(self) -> None:
+        try:
+            barrier = self.seal.barrier
+            record = barrier.get(CLUSTER_PATH)
+            if record is None:
+                record = {"name": f"strongroom-cluster-{secrets.token_hex(4)}", "id": str(uuid.uuid4())}
+                barrier.put(CLUSTER_PATH, record)
+            self.cluster = ClusterIdentity(record["name"], record["id"])
+            self.mounts.load()
+            for entry in self.mounts.entries():
+                self._start_engine(entry)
+            self.active_since = time.time()
+        except BaseException:
+            self.seal_now()
+            raise

@@ -1,0 +1,46 @@
+"""Secrets engines: what answers under a mount. Each sees only its own barrier view.
+
+An engine type registers a factory in ENGINE_TYPES; the core makes one engine per mount
+when the barrier opens (or the mount is made) and closes it on seal or unmount.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from server.engines.base import Engine
+from server.mounts import MountEntry
+from seal.view import BarrierView
+
+EngineFactory = Callable[[BarrierView, MountEntry], Engine]
+ENGINE_TYPES: dict[str, EngineFactory] = {}
+
+
+def register(mount_type: str) -> Callable[[EngineFactory], EngineFactory]:
+    def decorate(factory: EngineFactory) -> EngineFactory:
+        ENGINE_TYPES[mount_type] = factory
+        return factory
+
+    return decorate
+
+
+def create_engine(view: BarrierView, mount: MountEntry) -> Engine | None:
+    """The engine for a mount, or None when strongroom has no engine of that type yet."""
+    _load_builtin_engines()
+    factory = ENGINE_TYPES.get(mount.type)
+    return factory(view, mount) if factory is not None else None
+
+
+def _load_builtin_engines() -> None:
+    # Imported late: engine modules import this package to register themselves.
+    import importlib
+    import pkgutil
+
+    import server.engines as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name != "base":
+            importlib.import_module(f"server.engines.{info.name}")
+
+
+__all__ = ["Engine", "ENGINE_TYPES", "create_engine", "register"]

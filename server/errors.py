@@ -1,0 +1,94 @@
+"""Errors the HTTP layer raises, and the one table from any domain error to a status code.
+
+Domain packages (seal/, storage/) raise typed errors that know nothing of HTTP; this module
+decides what the client sees. Nothing is mapped by message text. Errors whose messages are
+not fit for clients (integrity, storage) get a fixed public message instead.
+"""
+
+from __future__ import annotations
+
+from seal.errors import (
+    AlreadyInitializedError,
+    CustodianKeyError,
+    IntegrityError,
+    InvalidShareError,
+    NotInitializedError,
+    SealConfigError,
+    SealedError,
+)
+from storage import StorageError, StorageFullError, StoragePanicError
+from storage.backend import InvalidKeyError
+
+SEALED_MESSAGE = "Vault is sealed"  # `bao status` matches this exact text
+PERMISSION_DENIED = "permission denied"
+
+
+class HTTPError(Exception):
+    """An error with its status and the messages the client may see."""
+
+    status = 500
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__(*messages)
+        self.messages = list(messages)
+
+
+class BadRequestError(HTTPError):
+    status = 400
+
+
+class PermissionDeniedError(HTTPError):
+    status = 403
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__(*(messages or (PERMISSION_DENIED,)))
+
+
+class NotFoundError(HTTPError):
+    status = 404
+
+
+class MethodNotAllowedError(HTTPError):
+    status = 405
+
+    def __init__(self, *messages: str) -> None:
+        super().__init__(*(messages or ("unsupported operation",)))
+
+
+class PayloadTooLargeError(HTTPError):
+    status = 413
+
+
+class UnsupportedMediaTypeError(HTTPError):
+    status = 415
+
+
+class ServiceUnavailableError(HTTPError):
+    status = 503
+
+
+# Domain error -> (status, public message or None to pass the error's own message).
+# Ordered: the first matching class wins, so subclasses come before their bases.
+ERROR_TABLE: list[tuple[type[Exception], int, str | None]] = [
+    (SealedError, 503, SEALED_MESSAGE),
+    (NotInitializedError, 400, "Vault is not initialized"),
+    (AlreadyInitializedError, 400, "Vault is already initialized"),
+    (SealConfigError, 400, None),
+    (InvalidShareError, 400, None),
+    (CustodianKeyError, 400, None),
+    (InvalidKeyError, 400, None),
+    (IntegrityError, 500, "stored data failed its integrity check"),
+    (StorageFullError, 507, "storage is full; the write was not applied"),
+    (StoragePanicError, 500, "internal error"),
+    (StorageError, 500, "storage error"),
+]
+
+
+def describe(exc: BaseException) -> tuple[int, list[str]] | None:
+    """(status, messages) for a known error, or None for an unexpected one (a generic 500)."""
+    if isinstance(exc, HTTPError):
+        return exc.status, exc.messages
+    for cls, status, public in ERROR_TABLE:
+        if isinstance(exc, cls):
+            return status, [public if public is not None else str(exc)]
+    return None

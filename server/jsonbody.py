@@ -1,0 +1,87 @@
+"""Strict JSON for request bodies: Python's json module accepts things a secrets server must not.
+
+Its traps, each refused here with a BadRequestError: deep nesting (RecursionError, not
+ValueError), integers past the 4300-digit guard (ValueError), NaN/Infinity and 1e999 (read
+as floats), duplicate keys (the last silently wins — a policy bypass waiting to happen), and
+a top level that is not an object (Vault's bodies are always objects).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+from server.errors import BadRequestError
+
+MAX_DEPTH = 300  # Vault's max_json_depth default
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError("number out of range")
+    return value
+
+
+def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_unique_object, parse_constant=_reject_constant, parse_float=_parse_float
+)
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth, iteratively (recursion here would be the very trap we avoid)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if depth > MAX_DEPTH:
+            return depth
+        if isinstance(item, dict):
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+    return deepest
+
+
+def parse_json_object(raw: bytes) -> dict[str, Any]:
+    """The body as a dict; empty body -> {}; anything doubtful -> BadRequestError."""
+    if not raw.strip():
+        return {}
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadRequestError("failed to parse JSON input: body is not valid UTF-8") from None
+    try:
+        value = _DECODER.decode(text)
+    except RecursionError:
+        raise BadRequestError("failed to parse JSON input: nesting too deep") from None
+    except ValueError as exc:  # JSONDecodeError, the int-digits guard, our hooks
+        raise BadRequestError(f"failed to parse JSON input: {_reason(exc)}") from None
+    if not isinstance(value, dict):
+        raise BadRequestError("failed to parse JSON input: the body must be a JSON object")
+    if _depth(value) > MAX_DEPTH:
+        raise BadRequestError("failed to parse JSON input: nesting too deep")
+    return value
+
+
+def _reason(exc: ValueError) -> str:
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno}"
+    text = str(exc)
+    if "digits" in text:
+        return "integer too large"
+    return text if len(text) < 200 else text[:200]

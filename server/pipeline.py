@@ -1,0 +1,172 @@
+"""The request pipeline every /v1 call passes, in DESIGN.md's order:
+
+parse -> seal check -> token lookup -> policy check -> handler -> reply.
+
+Parsing happens once: the canonical path, the operation and the body computed here are the
+only ones any later stage sees. Errors from any stage become `{"errors": [...]}` through
+server/errors.py's table; an unexpected one is logged here and answered with a bare 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from config.settings import ListenerSettings
+from seal.errors import SealedError
+from server.appkeys import CORE
+from server.errors import (
+    BadRequestError,
+    HTTPError,
+    MethodNotAllowedError,
+    NotFoundError,
+    PayloadTooLargeError,
+    PermissionDeniedError,
+    UnsupportedMediaTypeError,
+    describe,
+)
+from server.jsonbody import parse_json_object
+from server.paths import canonical_path
+from server.request import DELETE, HEAD, LIST, PATCH, READ, UPDATE, Request
+from server.routing import Reply
+from storage import StoragePanicError
+
+if TYPE_CHECKING:
+    from server.core import Core
+
+log = logging.getLogger("strongroom.request")
+
+METHOD_OPERATIONS = {
+    "GET": READ, "LIST": LIST, "POST": UPDATE, "PUT": UPDATE,
+    "DELETE": DELETE, "PATCH": PATCH, "HEAD": HEAD,
+}
+BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+COMMON_HEADERS = {"Cache-Control": "no-store"}
+
+
+def _token(request: web.Request) -> str | None:
+    """X-Vault-Token, else an Authorization bearer token; never the query string."""
+    token = request.headers.get("X-Vault-Token")
+    if token is None:
+        auth = request.headers.get("Authorization", "")
+        if auth[:7].lower() == "bearer ":
+            token = auth[7:].strip()
+    return token
+
+
+async def _read_body(request: web.Request, listener: ListenerSettings) -> bytes:
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in ("", "identity"):
+        # A compressed body could expand far past max_request_size after our check.
+        raise UnsupportedMediaTypeError(f"unsupported Content-Encoding {encoding!r}")
+    limit = listener.max_request_size
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLargeError("http: request body too large")
+    chunks, size = [], 0
+    try:
+        async with asyncio.timeout(listener.max_request_duration):
+            while True:
+                chunk = await request.content.read(65536)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > limit:
+                    raise PayloadTooLargeError("http: request body too large")
+                chunks.append(chunk)
+    except TimeoutError:
+        raise BadRequestError("timed out reading the request body") from None
+    return b"".join(chunks)
+
+
+async def build_request(request: web.Request, listener: ListenerSettings) -> Request:
+    """The logical request: operation, canonical path, body, token."""
+    operation = METHOD_OPERATIONS.get(request.method)
+    if operation is None:
+        raise MethodNotAllowedError()
+    path = canonical_path(request.raw_path.split("?", 1)[0])
+    query = request.query
+    if operation == READ and query.get("list", "").lower() == "true":
+        operation = LIST
+    data = {}
+    if request.method in BODY_METHODS:
+        data = parse_json_object(await _read_body(request, listener))
+    return Request(
+        operation=operation, path=path, data=data, query=query, token=_token(request),
+        remote_addr=request.remote or "", headers=request.headers,
+    )
+
+
+async def dispatch(core: "Core", req: Request) -> Reply:
+    """Seal check, token lookup, policy check, then the handler."""
+    found = core.router.match(req.path) if req.path.startswith("sys/") else None
+    route, match = found if found else (None, None)
+    sealed = core.seal.sealed
+    if sealed and not (route and route.sealed_ok):
+        raise SealedError("strongroom is sealed")
+    if route is not None and route.enabled is not None and not route.enabled(core):
+        raise MethodNotAllowedError()
+    if not sealed and (route is None or not route.unauthenticated):
+        if not (route is not None and route.token_optional and not req.token):
+            req.token_entry = core.tokens.lookup(req.token)
+            if req.token_entry is None:
+                raise PermissionDeniedError()
+            if route is not None and route.needs_sudo(req.operation) and not req.token_entry.is_root:
+                raise PermissionDeniedError()
+    if route is not None:
+        handler = route.operations.get(req.operation)
+        if handler is None:
+            raise MethodNotAllowedError(*([] if route.raw else ["unsupported operation"]))
+        return await handler(core, req, match)
+    if req.path.startswith("sys/") or req.path == "sys":
+        raise NotFoundError("unsupported path")
+    found_mount = core.engine_for(req.path)
+    if found_mount is None or found_mount[1] is None:
+        raise NotFoundError(f'no handler for route "{req.path}". route entry not found.')
+    mount, engine = found_mount
+    req.mount_point = mount.path
+    req.relative_path = req.path[len(mount.path):]
+    return await engine.handle(req)
+
+
+def error_reply(exc: BaseException) -> Reply:
+    described = describe(exc)
+    if described is None:
+        log.error("unexpected error while handling a request", exc_info=exc)
+        return Reply(500, {"errors": ["internal error"]})
+    status, messages = described
+    if isinstance(exc, StoragePanicError):
+        # LMDB reported MDB_PANIC: serving on from a broken store is worse than stopping.
+        log.critical("storage panic; stopping the server")
+        os.kill(os.getpid(), signal.SIGTERM)
+    elif status >= 500 and not isinstance(exc, (HTTPError, SealedError)):
+        log.error("request failed: %s", type(exc).__name__)
+    return Reply(status, {"errors": messages})
+
+
+def render(reply: Reply, *, head: bool) -> web.Response:
+    headers = {**COMMON_HEADERS, **reply.headers}
+    if reply.status == 204 or reply.body is None or head:
+        response = web.Response(status=reply.status, headers=headers)
+        response.content_type = "application/json"
+        return response
+    body = json.dumps(reply.body, separators=(",", ":")).encode()
+    return web.Response(status=reply.status, body=body, headers=headers, content_type="application/json")
+
+
+async def api_handler(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    try:
+        sockname = request.transport.get_extra_info("sockname") if request.transport else None
+        req = await build_request(request, core.listener_for(sockname))
+        reply = await dispatch(core, req)
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:  # every failure becomes a Vault-shaped error, never a traceback
+        reply = error_reply(exc)
+    return render(reply, head=request.method == "HEAD")

@@ -1,0 +1,43 @@
+"""The sys backend's route table: every sys/ path strongroom serves, and its flags."""
+
+from __future__ import annotations
+
+from server.request import DELETE, HEAD, READ, UPDATE
+from server.routing import Router
+from server.sys import health, keys, mounts, rekey, seal
+
+MOUNT = r"(?P<path>.+)"
+
+
+def _legacy_rekey_enabled(core) -> bool:
+    return not core.listener.disable_unauthed_rekey_endpoints
+
+
+def build_router() -> Router:
+    router = Router()
+    raw_unauth = {"unauthenticated": True, "sealed_ok": True, "raw": True}
+    router.add("sys/init", {READ: seal.read_init, UPDATE: seal.write_init}, **raw_unauth)
+    router.add("sys/seal-status", {READ: seal.read_seal_status}, **raw_unauth)
+    router.add("sys/unseal", {UPDATE: seal.write_unseal}, **raw_unauth)
+    router.add("sys/unseal-check", {UPDATE: seal.check_share}, **raw_unauth)
+    router.add("sys/health", {READ: health.health, HEAD: health.health}, **raw_unauth)
+    router.add("sys/leader", {READ: health.leader}, **raw_unauth)
+    # Sealing while sealed is a no-op, so it may answer then; once open it needs sudo.
+    router.add("sys/seal", {UPDATE: seal.write_seal}, sealed_ok=True, raw=True, sudo=True)
+
+    router.add("sys/rotate(?:/keyring)?", {UPDATE: keys.rotate}, sudo=True)
+    router.add("sys/key-status", {READ: keys.key_status})
+
+    for name, ops in rekey.handlers(legacy=False).items():
+        router.add(f"sys/rotate/root/{name}", ops, sudo=True)
+    for name, ops in rekey.handlers(legacy=True).items():
+        router.add(f"sys/rekey/{name}", ops, unauthenticated=True, raw=True, enabled=_legacy_rekey_enabled)
+
+    router.add("sys/mounts", {READ: mounts.list_mounts})
+    router.add(f"sys/mounts/{MOUNT}/tune", {READ: mounts.read_tune, UPDATE: mounts.write_tune}, sudo={UPDATE})
+    router.add(f"sys/mounts/{MOUNT}", {READ: mounts.read_mount, UPDATE: mounts.enable_mount,
+                                       DELETE: mounts.disable_mount}, sudo={UPDATE, DELETE})
+    router.add("sys/internal/ui/mounts", {READ: mounts.ui_mounts}, token_optional=True)
+    router.add(f"sys/internal/ui/mounts/{MOUNT}", {READ: mounts.ui_mount})
+    return router
+
