@@ -18,7 +18,7 @@ from aiohttp import web
 from config import ConfigError, dev_settings, load_settings
 from config.settings import ListenerSettings, Settings
 from server.access_log import AccessLogger
-from server.app import build_app
+from server.app import RUNNER_OPTIONS, build_app
 from server.core import Core
 from server.dev import prepare_dev_core
 from server.startup import StartupError, harden_process
@@ -58,7 +58,7 @@ async def _run(settings: Settings, on_ready) -> None:
     """Serve every listener until SIGTERM/SIGINT, then drain in-flight requests and seal."""
     app = build_app(settings, on_ready)
     runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_GRACE,
-                           handle_signals=False)
+                           handle_signals=False, **RUNNER_OPTIONS)
     await runner.setup()
     try:
         for listener in settings.listeners:

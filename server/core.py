@@ -20,6 +20,7 @@ from seal.state import IssuedShares, Seal, SealStatus
 from server.engines import Engine, create_engine
 from server.mounts import MountEntry, MountTable
 from server.routing import Router
+from server.policy_store import PolicyStore
 from server.tokens import TokenStore
 from storage import Backend
 
@@ -27,6 +28,7 @@ log = logging.getLogger("strongroom.core")
 
 CLUSTER_PATH = "core/cluster"
 VERSION = "0.1.0"
+TOKEN_SWEEP_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -44,13 +46,15 @@ class Core:
         self.seal = Seal(
             backend, lock_memory=not settings.disable_mlock, progress_ttl=settings.unseal_progress_ttl
         )
-        self.tokens = TokenStore(self.seal.barrier)
+        self.tokens = TokenStore(self.seal.barrier, settings.default_lease_ttl, settings.max_lease_ttl)
+        self.policies = PolicyStore(self.seal.barrier)
         self.mounts = MountTable(self.seal.barrier)
         self.router = router
         self.engines: dict[str, Engine] = {}
         self.cluster: ClusterIdentity | None = None
         self.active_since: float | None = None
         self._lifecycle = threading.RLock()
+        self._last_sweep = 0.0
 
     def listener_for(self, sockname: object) -> ListenerSettings:
         """The listener block a connection arrived on (its limits apply to the request)."""
@@ -120,6 +124,12 @@ class Core:
         """Scheduled work of every engine (called about once a second)."""
         if self.seal.sealed:
             return
+        if now - self._last_sweep >= TOKEN_SWEEP_SECONDS:
+            self._last_sweep = now
+            try:
+                self.tokens.sweep(now)
+            except Exception:
+                log.exception("token sweep failed")
         for engine in list(self.engines.values()):
             try:
                 engine.tick(now)
@@ -140,6 +150,7 @@ class Core:
             self.seal.seal()
             self.mounts.clear()
             self.tokens.forget_cache()
+            self.policies.forget_cache()
             self.cluster = None
             self.active_since = None
 
@@ -152,6 +163,7 @@ class Core:
                 barrier.put(CLUSTER_PATH, record)
             self.cluster = ClusterIdentity(record["name"], record["id"])
             self.mounts.load()
+            self.policies.ensure_default()
             for entry in self.mounts.entries():
                 self._start_engine(entry)
             self.active_since = time.time()

@@ -16,6 +16,8 @@ from seal.errors import (
     SealConfigError,
     SealedError,
 )
+from server.policy import PolicyError
+from server.tokens import TokenError
 from storage import StorageError, StorageFullError, StoragePanicError
 from storage.backend import InvalidKeyError
 
@@ -77,6 +79,8 @@ ERROR_TABLE: list[tuple[type[Exception], int, str | None]] = [
     (InvalidShareError, 400, None),
     (CustodianKeyError, 400, None),
     (InvalidKeyError, 400, None),
+    (PolicyError, 400, None),
+    (TokenError, 400, None),
     (IntegrityError, 500, "stored data failed its integrity check"),
     (StorageFullError, 507, "storage is full; the write was not applied"),
     (StoragePanicError, 500, "internal error"),

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 from config.settings import ListenerSettings
+from config.units import InvalidDurationError, parse_duration
 from seal.errors import SealedError
 from server.appkeys import CORE
 from server.errors import (
@@ -33,7 +34,8 @@ from server.errors import (
 )
 from server.jsonbody import parse_json_object
 from server.paths import canonical_path
-from server.request import DELETE, HEAD, LIST, PATCH, READ, UPDATE, Request
+from server.acl import parameters_allowed
+from server.request import CREATE, DELETE, HEAD, LIST, PATCH, READ, UPDATE, Request
 from server.routing import Reply
 from storage import StoragePanicError
 
@@ -48,6 +50,7 @@ METHOD_OPERATIONS = {
 }
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 COMMON_HEADERS = {"Cache-Control": "no-store"}
+SYSTEM_PREFIXES = ("sys/", "auth/token/")
 
 
 def _token(request: web.Request) -> str | None:
@@ -93,6 +96,8 @@ async def build_request(request: web.Request, listener: ListenerSettings) -> Req
     query = request.query
     if operation == READ and query.get("list", "").lower() == "true":
         operation = LIST
+    if operation == LIST and path and not path.endswith("/"):
+        path += "/"  # Vault lists folders: `LIST secret/foo` is `secret/foo/`
     data = {}
     if request.method in BODY_METHODS:
         data = parse_json_object(await _read_body(request, listener))
@@ -104,20 +109,23 @@ async def build_request(request: web.Request, listener: ListenerSettings) -> Req
 
 async def dispatch(core: "Core", req: Request) -> Reply:
     """Seal check, token lookup, policy check, then the handler."""
-    found = core.router.match(req.path) if req.path.startswith("sys/") else None
+    found = core.router.match(req.path) if req.path.startswith(SYSTEM_PREFIXES) else None
     route, match = found if found else (None, None)
     sealed = core.seal.sealed
     if sealed and not (route and route.sealed_ok):
         raise SealedError("strongroom is sealed")
     if route is not None and route.enabled is not None and not route.enabled(core):
         raise MethodNotAllowedError()
+    mount = engine = None
+    if route is None and not req.path.startswith(("sys/", "auth/token/")):
+        found_mount = core.engine_for(req.path)
+        if found_mount is not None:
+            mount, engine = found_mount
+            req.mount_point = mount.path
+            req.relative_path = req.path[len(mount.path):]
     if not sealed and (route is None or not route.unauthenticated):
         if not (route is not None and route.token_optional and not req.token):
-            req.token_entry = core.tokens.lookup(req.token)
-            if req.token_entry is None:
-                raise PermissionDeniedError()
-            if route is not None and route.needs_sudo(req.operation) and not req.token_entry.is_root:
-                raise PermissionDeniedError()
+            _authorize(core, req, route, engine)
     if route is not None:
         handler = route.operations.get(req.operation)
         if handler is None:
@@ -125,13 +133,61 @@ async def dispatch(core: "Core", req: Request) -> Reply:
         return await handler(core, req, match)
     if req.path.startswith("sys/") or req.path == "sys":
         raise NotFoundError("unsupported path")
-    found_mount = core.engine_for(req.path)
-    if found_mount is None or found_mount[1] is None:
+    if engine is None:
         raise NotFoundError(f'no handler for route "{req.path}". route entry not found.')
-    mount, engine = found_mount
-    req.mount_point = mount.path
-    req.relative_path = req.path[len(mount.path):]
     return await engine.handle(req)
+
+
+def _authorize(core: "Core", req: Request, route, engine) -> None:
+    """Token lookup and the ACL check on the canonical path; every failure is the same 403."""
+    entry = core.tokens.lookup(req.token)
+    if entry is None:
+        raise PermissionDeniedError()
+    req.token_entry = entry
+    req.acl = core.policies.acl(entry.policies)
+    if route is not None and route.acl_exempt:
+        core.tokens.consume(entry)
+        return
+    if req.operation == UPDATE and engine is not None and engine.exists(req) is False:
+        req.operation = CREATE  # Vault's existence check: a write to a new path is a create
+    if not req.acl.root:
+        sudo = route is not None and route.needs_sudo(req.operation)
+        rule = req.acl.allows(req.path, req.operation, sudo=sudo)
+        if rule is None:
+            raise PermissionDeniedError()
+        if req.operation in (CREATE, UPDATE, PATCH) and not parameters_allowed(rule, req.data):
+            raise PermissionDeniedError()
+        _check_wrapping(req, rule)
+    core.tokens.consume(entry)
+
+
+def _check_wrapping(req: Request, rule) -> None:
+    """A policy's min/max_wrapping_ttl bound the X-Vault-Wrap-TTL a request may carry."""
+    if not (rule.min_wrapping_ttl or rule.max_wrapping_ttl):
+        return
+    ttl = wrap_ttl(req)
+    if ttl is None:
+        if rule.min_wrapping_ttl:
+            raise PermissionDeniedError("request must be response-wrapped by policy")
+        return
+    if rule.min_wrapping_ttl and ttl < rule.min_wrapping_ttl:
+        raise PermissionDeniedError("wrapping TTL is lower than the policy's minimum")
+    if rule.max_wrapping_ttl and ttl > rule.max_wrapping_ttl:
+        raise PermissionDeniedError("wrapping TTL is higher than the policy's maximum")
+
+
+def wrap_ttl(req: Request) -> int | None:
+    """The requested response-wrapping TTL (X-Vault-Wrap-TTL), or None."""
+    text = req.headers.get("X-Vault-Wrap-TTL")
+    if text is None or text == "":
+        return None
+    try:
+        ttl = parse_duration(text)
+    except InvalidDurationError:
+        raise BadRequestError("invalid X-Vault-Wrap-TTL") from None
+    if ttl <= 0:
+        raise BadRequestError("invalid X-Vault-Wrap-TTL")
+    return ttl
 
 
 def error_reply(exc: BaseException) -> Reply:

@@ -24,6 +24,7 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     id: str = field(default_factory=lambda: str(uuid.uuid4()))
     token_entry: Any = field(default=None, repr=False)
+    acl: Any = field(default=None, repr=False)
     mount_point: str = ""
     relative_path: str = ""
 

@@ -36,6 +36,7 @@ class Route:
     operations: dict[str, Handler]
     unauthenticated: bool = False
     token_optional: bool = False
+    acl_exempt: bool = False  # a token is needed, but the handler does its own checks
     sealed_ok: bool = False
     raw: bool = False
     sudo: bool | set[str] = False  # True: every operation; a set: those operations

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from server.request import DELETE, HEAD, READ, UPDATE
+from server.request import DELETE, HEAD, LIST, READ, UPDATE
 from server.routing import Router
-from server.sys import health, keys, mounts, rekey, seal
+from server.auth import token
+from server.sys import health, keys, mounts, policy, rekey, seal
 
 MOUNT = r"(?P<path>.+)"
 
@@ -37,7 +38,20 @@ def build_router() -> Router:
     router.add(f"sys/mounts/{MOUNT}/tune", {READ: mounts.read_tune, UPDATE: mounts.write_tune}, sudo={UPDATE})
     router.add(f"sys/mounts/{MOUNT}", {READ: mounts.read_mount, UPDATE: mounts.enable_mount,
                                        DELETE: mounts.disable_mount}, sudo={UPDATE, DELETE})
-    router.add("sys/internal/ui/mounts", {READ: mounts.ui_mounts}, token_optional=True)
-    router.add(f"sys/internal/ui/mounts/{MOUNT}", {READ: mounts.ui_mount})
+    router.add("sys/internal/ui/mounts", {READ: mounts.ui_mounts}, token_optional=True, acl_exempt=True)
+    router.add(f"sys/internal/ui/mounts/{MOUNT}", {READ: mounts.ui_mount}, acl_exempt=True)
+
+    name = r"(?P<name>[^/]+)"
+    router.add("sys/policy", {READ: policy.list_policies})
+    router.add(f"sys/policy/{name}", {READ: policy.read_policy, UPDATE: policy.write_policy,
+                                      DELETE: policy.delete_policy}, sudo={UPDATE, DELETE})
+    router.add("sys/policies/acl/?", {LIST: policy.list_acl})
+    router.add(f"sys/policies/acl/{name}", {READ: policy.read_acl, UPDATE: policy.write_policy,
+                                            DELETE: policy.delete_policy}, sudo={UPDATE, DELETE})
+    router.add("sys/capabilities-self", {UPDATE: policy.capabilities_self})
+    router.add("sys/capabilities", {UPDATE: policy.capabilities})
+    router.add("sys/capabilities-accessor", {UPDATE: policy.capabilities_accessor})
+
+    token.register(router)
     return router
 

@@ -78,7 +78,8 @@ async def ui_mounts(core: Core, req: Request, m: re.Match) -> Reply:
     if req.token_entry is None:
         # Anonymous callers learn nothing, as Vault's filtered listing.
         return logical(req, {"auth": {}, "secret": {}})
-    secret = {e.path: e.to_api() for e in core.mounts.entries()}
+    acl = req.acl
+    secret = {e.path: e.to_api() for e in core.mounts.entries() if acl.grants_anything_under(e.path)}
     auth = {"token/": {"type": "token", "description": "token based credentials", "accessor": "auth_token",
                        "config": {"default_lease_ttl": 0, "max_lease_ttl": 0}, "options": None, "local": False,
                        "seal_wrap": False, "external_entropy_access": False}}
@@ -88,7 +89,7 @@ async def ui_mounts(core: Core, req: Request, m: re.Match) -> Reply:
 async def ui_mount(core: Core, req: Request, m: re.Match) -> Reply:
     path = m["path"]
     entry = core.mounts.match(path)
-    if entry is None:
+    if entry is None or not req.acl.grants_anything_under(entry.path):
         raise PermissionDeniedError(
             f'preflight capability check returned 403, please ensure client\'s policies grant access to path "{path}/"'
         )
