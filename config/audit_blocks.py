@@ -24,7 +24,7 @@ from config.settings import AuditDeviceSettings
 
 __all__ = ["AUDIT_DEVICE_TYPES", "audit_devices"]
 
-AUDIT_DEVICE_TYPES = ("file",)
+AUDIT_DEVICE_TYPES = ("file", "socket")
 
 _DEVICE_KEYS = ("description", "local")
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9_.-]+", re.ASCII)

@@ -19,11 +19,16 @@ from config import ConfigError, dev_settings, load_settings
 from config.settings import ListenerSettings, Settings
 from server.access_log import AccessLogger
 from server.app import RUNNER_OPTIONS, build_app
+from server.appkeys import CORE
+from server.audit.chain import verify_file
 from server.core import Core
 from server.dev import prepare_dev_core
 from server.startup import StartupError, harden_process
 
 SHUTDOWN_GRACE = 30.0  # seconds for in-flight requests after SIGTERM
+# After the drain, what aiohttp itself still grants a handler before cancelling it.
+HANDLER_GRACE = 1.0
+log = logging.getLogger("strongroom")
 LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
               "warn": logging.WARNING, "error": logging.ERROR}
 
@@ -36,7 +41,24 @@ def _parser() -> argparse.ArgumentParser:
     server.add_argument("-dev", "--dev", action="store_true", help="throwaway in-memory unsealed server")
     server.add_argument("-dev-root-token-id", "--dev-root-token-id", default=None)
     server.add_argument("-dev-listen-address", "--dev-listen-address", default="127.0.0.1:8200")
+    audit = commands.add_parser("audit", help="audit log tools")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True)
+    verify = audit_commands.add_parser("verify", help="check an audit log's hash chain")
+    verify.add_argument("file")
     return parser
+
+
+def _verify(path: str) -> int:
+    try:
+        count, broken, reason = verify_file(path)
+    except OSError as exc:
+        print(f"strongroom audit verify: {path}: {exc.strerror}", file=sys.stderr)
+        return 2
+    if broken is not None:
+        print(f"{path}: line {broken}: {reason}", file=sys.stderr)
+        return 1
+    print(f"{path}: {count} entries, chain intact")
+    return 0
 
 
 def _ssl_context(listener: ListenerSettings) -> ssl.SSLContext | None:
@@ -54,22 +76,85 @@ def _address(listener: ListenerSettings) -> str:
     return f"{scheme}://{host}:{listener.port}"
 
 
+class InFlight:
+    """The requests inside the application, so that shutdown can wait for them.
+
+    aiohttp's own graceful shutdown stops reading from every connection first, so a request
+    whose body is still arriving could never finish; this drain runs before that.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.draining = False
+        self.idle = asyncio.Event()
+        self.idle.set()
+
+    @web.middleware
+    async def middleware(self, request: web.Request, handler) -> web.StreamResponse:
+        self.count += 1
+        self.idle.clear()
+        try:
+            response = await handler(request)
+            if self.draining:
+                response.force_close()  # no keep-alive while shutting down
+            return response
+        finally:
+            self.count -= 1
+            if not self.count:
+                self.idle.set()
+
+    async def drain(self, force: asyncio.Event, grace: float) -> None:
+        """Until no request is in flight, the grace runs out, or force is set."""
+        self.draining = True
+        waits = [asyncio.ensure_future(self.idle.wait()), asyncio.ensure_future(force.wait())]
+        try:
+            await asyncio.wait(waits, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for waiting in waits:
+                waiting.cancel()
+        if self.count:
+            log.warning("stopping with %d request(s) still in flight", self.count)
+
+
+def make_runner(app: web.Application) -> web.AppRunner:
+    """The runner production uses: strongroom's access log, and request bodies never
+    decompressed (the pipeline refuses Content-Encoding; aiohttp would otherwise inflate a
+    gzip bomb while discarding the unread body)."""
+    options = {"auto_decompress": False, **RUNNER_OPTIONS}
+    return web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=HANDLER_GRACE,
+                         handle_signals=False, **options)
+
+
 async def _run(settings: Settings, on_ready) -> None:
-    """Serve every listener until SIGTERM/SIGINT, then drain in-flight requests and seal."""
+    """Serve every listener until SIGTERM/SIGINT; then stop listening, drain in-flight
+    requests and seal. A second signal cuts the drain short."""
     app = build_app(settings, on_ready)
-    runner = web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=SHUTDOWN_GRACE,
-                           handle_signals=False, **RUNNER_OPTIONS)
+    in_flight = InFlight()
+    app.middlewares.append(in_flight.middleware)
+    runner = make_runner(app)
     await runner.setup()
     try:
+        sites = []
         for listener in settings.listeners:
             site = web.TCPSite(runner, listener.host, listener.port, ssl_context=_ssl_context(listener))
             await site.start()
-        stop = asyncio.Event()
+            sites.append(site)
+        stop, force = asyncio.Event(), asyncio.Event()
+
+        def on_signal() -> None:
+            if stop.is_set():
+                force.set()
+            stop.set()
+
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, stop.set)
+            loop.add_signal_handler(signum, on_signal)
+        loop.add_signal_handler(signal.SIGHUP, app[CORE].audit.reopen)  # log rotation
         await stop.wait()
-        logging.getLogger("strongroom").info("shutting down: draining requests, then sealing")
+        log.info("shutting down: draining requests, then sealing")
+        for site in sites:
+            await site.stop()
+        await in_flight.drain(force, SHUTDOWN_GRACE)
     finally:
         await runner.cleanup()
 
@@ -91,6 +176,8 @@ def serve(settings: Settings, dev_token: str | None = None, dev: bool = False) -
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "audit":
+        return _verify(args.file)
     try:
         if args.dev:
             settings = dev_settings(address=args.dev_listen_address)

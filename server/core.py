@@ -17,6 +17,7 @@ from typing import Any, Sequence
 
 from config.settings import ListenerSettings, Settings
 from seal.state import IssuedShares, Seal, SealStatus
+from server.audit.broker import AuditBroker
 from server.engines import Engine, create_engine
 from server.mounts import MountEntry, MountTable
 from server.routing import Router
@@ -48,6 +49,7 @@ class Core:
         )
         self.tokens = TokenStore(self.seal.barrier, settings.default_lease_ttl, settings.max_lease_ttl)
         self.policies = PolicyStore(self.seal.barrier)
+        self.audit = AuditBroker(settings)
         self.mounts = MountTable(self.seal.barrier)
         self.router = router
         self.engines: dict[str, Engine] = {}
@@ -147,6 +149,7 @@ class Core:
             for engine in self.engines.values():
                 engine.close()
             self.engines.clear()
+            self.audit.close()
             self.seal.seal()
             self.mounts.clear()
             self.tokens.forget_cache()
@@ -164,6 +167,7 @@ class Core:
             self.cluster = ClusterIdentity(record["name"], record["id"])
             self.mounts.load()
             self.policies.ensure_default()
+            self.audit.load(barrier)
             for entry in self.mounts.entries():
                 self._start_engine(entry)
             self.active_since = time.time()

@@ -16,6 +16,8 @@ from seal.errors import (
     SealConfigError,
     SealedError,
 )
+from server.audit.broker import AuditFailedError
+from server.audit.devices import AuditDeviceError
 from server.policy import PolicyError
 from server.tokens import TokenError
 from storage import StorageError, StorageFullError, StoragePanicError
@@ -69,6 +71,10 @@ class ServiceUnavailableError(HTTPError):
     status = 503
 
 
+# Imported here, below the HTTP errors: importing server.engines loads server.engines.base,
+# which imports those errors from this module.
+from server.engines.kv_errors import KVError, MissingVersionDataError  # noqa: E402
+
 # Domain error -> (status, public message or None to pass the error's own message).
 # Ordered: the first matching class wins, so subclasses come before their bases.
 ERROR_TABLE: list[tuple[type[Exception], int, str | None]] = [
@@ -80,11 +86,15 @@ ERROR_TABLE: list[tuple[type[Exception], int, str | None]] = [
     (CustodianKeyError, 400, None),
     (InvalidKeyError, 400, None),
     (PolicyError, 400, None),
+    (AuditDeviceError, 400, None),
+    (AuditFailedError, 500, "internal error: the request could not be audited"),
     (TokenError, 400, None),
     (IntegrityError, 500, "stored data failed its integrity check"),
     (StorageFullError, 507, "storage is full; the write was not applied"),
     (StoragePanicError, 500, "internal error"),
     (StorageError, 500, "storage error"),
+    (MissingVersionDataError, 500, "could not find version data"),
+    (KVError, 400, None),
 ]
 
 

@@ -35,6 +35,8 @@ from server.errors import (
 from server.jsonbody import parse_json_object
 from server.paths import canonical_path
 from server.acl import parameters_allowed
+from server.audit.broker import AuditFailedError
+from server.audit.entries import request_entry, response_entry
 from server.request import CREATE, DELETE, HEAD, LIST, PATCH, READ, UPDATE, Request
 from server.routing import Reply
 from storage import StoragePanicError
@@ -101,10 +103,12 @@ async def build_request(request: web.Request, listener: ListenerSettings) -> Req
     data = {}
     if request.method in BODY_METHODS:
         data = parse_json_object(await _read_body(request, listener))
-    return Request(
+    req = Request(
         operation=operation, path=path, data=data, query=query, token=_token(request),
         remote_addr=request.remote or "", headers=request.headers,
     )
+    req.wrap_ttl = wrap_ttl(req)
+    return req
 
 
 async def dispatch(core: "Core", req: Request) -> Reply:
@@ -112,7 +116,11 @@ async def dispatch(core: "Core", req: Request) -> Reply:
     found = core.router.match(req.path) if req.path.startswith(SYSTEM_PREFIXES) else None
     route, match = found if found else (None, None)
     sealed = core.seal.sealed
+    # Raw status reads (seal-status, health, leader) are not audited, as in Vault; the
+    # custodians' ceremonies are, and so is everything else.
+    req.audit = route is None or not route.raw or req.operation not in (READ, HEAD)
     if sealed and not (route and route.sealed_ok):
+        req.audit = False
         raise SealedError("strongroom is sealed")
     if route is not None and route.enabled is not None and not route.enabled(core):
         raise MethodNotAllowedError()
@@ -130,12 +138,21 @@ async def dispatch(core: "Core", req: Request) -> Reply:
         handler = route.operations.get(req.operation)
         if handler is None:
             raise MethodNotAllowedError(*([] if route.raw else ["unsupported operation"]))
+        await _audit_request(core, req)
         return await handler(core, req, match)
     if req.path.startswith("sys/") or req.path == "sys":
         raise NotFoundError("unsupported path")
     if engine is None:
         raise NotFoundError(f'no handler for route "{req.path}". route entry not found.')
+    await _audit_request(core, req)
     return await engine.handle(req)
+
+
+async def _audit_request(core: "Core", req: Request, error: str = "") -> None:
+    """Record the request before anything runs: if no device can, nothing runs (fail closed)."""
+    if req.audit and not req.audited:
+        await core.audit.log(request_entry(req, error))
+        req.audited = True
 
 
 def _authorize(core: "Core", req: Request, route, engine) -> None:
@@ -165,7 +182,7 @@ def _check_wrapping(req: Request, rule) -> None:
     """A policy's min/max_wrapping_ttl bound the X-Vault-Wrap-TTL a request may carry."""
     if not (rule.min_wrapping_ttl or rule.max_wrapping_ttl):
         return
-    ttl = wrap_ttl(req)
+    ttl = req.wrap_ttl
     if ttl is None:
         if rule.min_wrapping_ttl:
             raise PermissionDeniedError("request must be response-wrapped by policy")
@@ -220,9 +237,28 @@ async def api_handler(request: web.Request) -> web.Response:
     try:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         req = await build_request(request, core.listener_for(sockname))
+    except Exception as exc:  # unparseable: answered, but there is no request to audit
+        return render(error_reply(exc), head=request.method == "HEAD")
+    try:
         reply = await dispatch(core, req)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure becomes a Vault-shaped error, never a traceback
         reply = error_reply(exc)
+    if req.audit:
+        reply = await _audit_response(core, req, reply)
     return render(reply, head=request.method == "HEAD")
+
+
+async def _audit_response(core: "Core", req: Request, reply: Reply) -> Reply:
+    """Record the outcome (denials included); an unrecordable response becomes a 500."""
+    try:
+        if core.audit.has_pending:  # ceremony events from while sealed go first, in order
+            await core.audit.flush_pending()
+        if not req.audited:
+            errors = reply.body.get("errors") if isinstance(reply.body, dict) else None
+            await _audit_request(core, req, "; ".join(errors) if errors else "")
+        await core.audit.log(response_entry(req, reply))
+    except AuditFailedError as exc:
+        return error_reply(exc)
+    return reply

@@ -27,6 +27,9 @@ class Request:
     acl: Any = field(default=None, repr=False)
     mount_point: str = ""
     relative_path: str = ""
+    wrap_ttl: int | None = None
+    audit: bool = False  # whether this request is recorded by the audit devices
+    audited: bool = False  # whether its request entry has been written
 
     def __repr__(self) -> str:
         return f"Request({self.operation} {self.path!r})"

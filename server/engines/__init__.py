@@ -31,16 +31,20 @@ def create_engine(view: BarrierView, mount: MountEntry) -> Engine | None:
     return factory(view, mount) if factory is not None else None
 
 
+BUILTIN_ENGINES = ("kv", "transit")
+
+
 def _load_builtin_engines() -> None:
     # Imported late: engine modules import this package to register themselves.
     import importlib
-    import pkgutil
 
-    import server.engines as package
-
-    for info in pkgutil.iter_modules(package.__path__):
-        if info.name != "base":
-            importlib.import_module(f"server.engines.{info.name}")
+    for name in BUILTIN_ENGINES:
+        if name not in ENGINE_TYPES:
+            try:
+                importlib.import_module(f"server.engines.{name}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"server.engines.{name}":
+                    raise
 
 
 __all__ = ["Engine", "ENGINE_TYPES", "create_engine", "register"]

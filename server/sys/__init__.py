@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.request import DELETE, HEAD, LIST, READ, UPDATE
 from server.routing import Router
 from server.auth import token
-from server.sys import health, keys, mounts, policy, rekey, seal
+from server.sys import audit, health, keys, mounts, policy, rekey, seal
 
 MOUNT = r"(?P<path>.+)"
 
@@ -51,6 +51,10 @@ def build_router() -> Router:
     router.add("sys/capabilities-self", {UPDATE: policy.capabilities_self})
     router.add("sys/capabilities", {UPDATE: policy.capabilities})
     router.add("sys/capabilities-accessor", {UPDATE: policy.capabilities_accessor})
+
+    router.add("sys/audit", {READ: audit.list_devices}, sudo=True)
+    router.add(f"sys/audit/{MOUNT}", {UPDATE: audit.enable_device, DELETE: audit.disable_device}, sudo=True)
+    router.add(f"sys/audit-hash/{MOUNT}", {UPDATE: audit.audit_hash})
 
     token.register(router)
     return router

@@ -1,0 +1,113 @@
+"""Audit entries in Vault's shape, built from the pipeline's request and reply.
+
+The entry is built plain here; each device hashes the secret-bearing parts with its own salt
+(hash_entry). Custodian ceremony fields — unseal keys, shares — are dropped outright: not even
+their HMAC reaches the log.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from server.request import Request
+from server.routing import Reply
+from server.timefmt import rfc3339
+
+CEREMONY_FIELDS = frozenset({"key", "keys", "keys_base64"})
+
+
+def _without_ceremony_fields(path: str, data: Any) -> Any:
+    if path.startswith("sys/") and isinstance(data, dict):
+        return {k: v for k, v in data.items() if k not in CEREMONY_FIELDS}
+    return data
+
+
+def _auth(req: Request) -> dict[str, Any]:
+    entry = req.token_entry
+    if entry is None:
+        return {"client_token": req.token or "", "accessor": "", "display_name": "", "policies": None,
+                "token_policies": None, "metadata": None, "entity_id": "", "token_type": ""}
+    return {
+        "client_token": req.token or "",
+        "accessor": entry.accessor,
+        "display_name": entry.display_name,
+        "policies": entry.policies,
+        "token_policies": entry.policies,
+        "metadata": entry.meta or None,
+        "entity_id": "",
+        "token_type": "service",
+        "token_ttl": entry.creation_ttl,
+        "token_issue_time": rfc3339(entry.creation_time),
+    }
+
+
+def _request(req: Request) -> dict[str, Any]:
+    return {
+        "id": req.id,
+        "operation": req.operation,
+        "mount_point": req.mount_point,
+        "client_token": req.token or "",
+        "client_token_accessor": req.token_entry.accessor if req.token_entry is not None else "",
+        "namespace": {"id": "root"},
+        "path": req.path,
+        "data": _without_ceremony_fields(req.path, req.data) or None,
+        "remote_address": req.remote_addr,
+        "wrap_ttl": req.wrap_ttl or 0,
+    }
+
+
+def request_entry(req: Request, error: str = "") -> dict[str, Any]:
+    return {"time": rfc3339(time.time()), "type": "request", "auth": _auth(req), "request": _request(req),
+            "error": error}
+
+
+def response_entry(req: Request, reply: Reply) -> dict[str, Any]:
+    body = reply.body
+    response: dict[str, Any] = {"status": reply.status, "mount_point": req.mount_point}
+    error = ""
+    if isinstance(body, dict) and "errors" in body and reply.status >= 400:
+        error = "; ".join(str(e) for e in body["errors"]) or f"status {reply.status}"
+    elif isinstance(body, dict) and "request_id" in body:
+        response["data"] = _without_ceremony_fields(req.path, body.get("data"))
+        response["auth"] = body.get("auth")
+        response["wrap_info"] = body.get("wrap_info")
+    elif body is not None:
+        response["data"] = _without_ceremony_fields(req.path, body)
+    return {"time": rfc3339(time.time()), "type": "response", "auth": _auth(req), "request": _request(req),
+            "response": response, "error": error}
+
+
+def hash_entry(entry: dict[str, Any], redact: Callable[[Any], Any]) -> dict[str, Any]:
+    """A copy of entry with every secret-bearing value passed through redact."""
+    out = dict(entry)
+    auth = dict(entry["auth"])
+    for key in ("client_token", "accessor"):
+        if auth.get(key):
+            auth[key] = redact(auth[key])
+    out["auth"] = auth
+    request = dict(entry["request"])
+    for key in ("client_token", "client_token_accessor"):
+        if request.get(key):
+            request[key] = redact(request[key])
+    if request.get("data") is not None:
+        request["data"] = redact(request["data"])
+    out["request"] = request
+    if "response" in entry:
+        response = dict(entry["response"])
+        if response.get("data") is not None:
+            response["data"] = redact(response["data"])
+        if isinstance(response.get("auth"), dict):
+            auth_block = dict(response["auth"])
+            for key in ("client_token", "accessor"):
+                if auth_block.get(key):
+                    auth_block[key] = redact(auth_block[key])
+            response["auth"] = auth_block
+        if isinstance(response.get("wrap_info"), dict):
+            wrap = dict(response["wrap_info"])
+            for key in ("token", "accessor"):
+                if wrap.get(key):
+                    wrap[key] = redact(wrap[key])
+            response["wrap_info"] = wrap
+        out["response"] = response
+    return out
