@@ -10,7 +10,8 @@ import asyncio
 import time
 from typing import AsyncIterator, Callable
 
-from aiohttp import web
+from aiohttp import web, web_protocol
+from aiohttp.http_parser import HttpRequestParserPy
 
 from config.settings import Settings
 from server.appkeys import CORE, ON_READY, SETTINGS
@@ -21,6 +22,11 @@ from server.startup import open_backend
 from server.sys import build_router
 
 TICK_SECONDS = 1.0
+
+# hvac (and curl users following Vault's docs) send the LIST method verbatim; aiohttp's C
+# parser (llhttp) knows a fixed set of methods and answers LIST with a plain-text 400. The
+# pure-Python parser accepts any RFC 9110 token, so the server uses it.
+web_protocol.HttpRequestParser = HttpRequestParserPy
 # aiohttp refuses headers over 8 KiB with its own plain-text 400; strongroom reads larger
 # ones so that an oversized token gets the same 403 as any other bad token.
 RUNNER_OPTIONS = {"max_field_size": 65536, "max_line_size": 65536}

@@ -19,6 +19,7 @@ from config.settings import ListenerSettings, Settings
 from seal.state import IssuedShares, Seal, SealStatus
 from server.audit.broker import AuditBroker
 from server.engines import Engine, create_engine
+from server.engines.cubbyhole import purge
 from server.mounts import MountEntry, MountTable
 from server.routing import Router
 from server.policy_store import PolicyStore
@@ -50,6 +51,7 @@ class Core:
         self.tokens = TokenStore(self.seal.barrier, settings.default_lease_ttl, settings.max_lease_ttl)
         self.policies = PolicyStore(self.seal.barrier)
         self.audit = AuditBroker(settings)
+        self.tokens.revoke_listeners.append(self._purge_cubbyholes)
         self.mounts = MountTable(self.seal.barrier)
         self.router = router
         self.engines: dict[str, Engine] = {}
@@ -137,6 +139,14 @@ class Core:
                 engine.tick(now)
             except Exception:
                 log.exception("scheduled work of %r failed", engine)
+
+    def _purge_cubbyholes(self, digests: list[str]) -> None:
+        """A revoked token's cubbyhole goes with it."""
+        found = self.engine_for("cubbyhole/")
+        if found is None or found[1] is None:
+            return
+        for digest in digests:
+            purge(found[1].view, digest)
 
     def _start_engine(self, entry: MountEntry) -> None:
         engine = create_engine(self.seal.barrier.view(entry.storage_prefix), entry)

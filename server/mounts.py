@@ -81,6 +81,14 @@ def system_mount() -> MountEntry:
                       accessor="system_" + secrets.token_hex(4), uuid=str(uuid.uuid4()), seal_wrap=True)
 
 
+def cubbyhole_mount() -> MountEntry:
+    return MountEntry(path="cubbyhole/", type="cubbyhole", description="per-token private secret storage",
+                      accessor="cubbyhole_" + secrets.token_hex(4), uuid=str(uuid.uuid4()), local=True)
+
+
+BUILTIN_MOUNTS = {"sys/": system_mount, "cubbyhole/": cubbyhole_mount}
+
+
 def mount_path(raw: str) -> str:
     """A mount path as stored: no leading slash, one trailing slash."""
     if raw.endswith("/"):
@@ -113,12 +121,13 @@ class MountTable:
 
     def load(self) -> None:
         """Read the table after unseal (an empty store gets the sys/ mount)."""
-        records = self._barrier.get(MOUNTS_PATH)
-        if records is None:
-            self._entries = {"sys/": system_mount()}
-            self._barrier.put(MOUNTS_PATH, self._records())
-            return
+        records = self._barrier.get(MOUNTS_PATH) or []
         self._entries = {r["path"]: MountEntry(**r) for r in records}
+        missing = [path for path in BUILTIN_MOUNTS if path not in self._entries]
+        for path in missing:
+            self._entries[path] = BUILTIN_MOUNTS[path]()
+        if missing:
+            self._barrier.put(MOUNTS_PATH, self._records())
 
     def clear(self) -> None:
         self._entries = {}
@@ -154,7 +163,8 @@ class MountTable:
             path=path, type=kind, description=description if isinstance(description, str) else "",
             accessor=f"{kind}_{secrets.token_hex(4)}", uuid=str(uuid.uuid4()), options=options,
             default_lease_ttl=default_ttl, max_lease_ttl=max_ttl,
-            force_no_cache=bool(config.get("force_no_cache", False)), local=bool(local), seal_wrap=bool(seal_wrap),
+            force_no_cache=_flag(config.get("force_no_cache"), "force_no_cache"), local=bool(local),
+            seal_wrap=bool(seal_wrap),
         )
         with self._mutex:
             for existing in self._entries:
@@ -187,8 +197,13 @@ class MountTable:
                     changes[name] = ttl
             _check_ttls(changes.get("default_lease_ttl", entry.default_lease_ttl),
                         changes.get("max_lease_ttl", entry.max_lease_ttl))
-            if isinstance(data.get("description"), str):
-                changes["description"] = data["description"]
+            description = data.get("description")
+            if description is not None and not isinstance(description, str):
+                raise BadRequestError("description must be a string")
+            if description is not None:
+                changes["description"] = description
+            if data.get("force_no_cache") is not None:
+                changes["force_no_cache"] = _flag(data["force_no_cache"], "force_no_cache")
             if data.get("options") and entry.type == "kv":
                 changes["options"] = _tuned_kv_options(entry.options, data["options"])
             tuned = replace(entry, **changes)
@@ -212,10 +227,30 @@ class MountTable:
         return found
 
 
-def _kind_and_options(mount_type: str, options: Any) -> tuple[str, dict[str, str] | None]:
-    if options is not None and not isinstance(options, dict):
+def _flag(value: Any, name: str) -> bool:
+    """A boolean field; absent is false. (bool("false") is True: never coerce.)"""
+    if value is None:
+        return False
+    if not isinstance(value, bool):
+        raise BadRequestError(f"{name} must be a boolean")
+    return value
+
+
+def _string_options(options: Any) -> dict[str, str]:
+    """Vault's options are a map of strings; integers are taken as their decimal text
+    (`"version": 2`), anything else is refused rather than stored as Python's repr."""
+    if not isinstance(options, dict):
         raise BadRequestError("options must be an object")
-    options = {str(k): str(v) for k, v in options.items()} if options is not None else None
+    result = {}
+    for key, value in options.items():
+        if isinstance(value, bool) or not isinstance(value, (str, int)):
+            raise BadRequestError(f"options.{key} must be a string")
+        result[key] = str(value)
+    return result
+
+
+def _kind_and_options(mount_type: str, options: Any) -> tuple[str, dict[str, str] | None]:
+    options = _string_options(options) if options is not None else None
     if mount_type in TYPE_ALIASES:
         mount_type, version = TYPE_ALIASES[mount_type]
         options = {**(options or {}), "version": version}
@@ -229,9 +264,7 @@ def _kind_and_options(mount_type: str, options: Any) -> tuple[str, dict[str, str
 
 
 def _tuned_kv_options(current: dict[str, str] | None, requested: Any) -> dict[str, str]:
-    if not isinstance(requested, dict):
-        raise BadRequestError("options must be an object")
-    merged = {**(current or {}), **{str(k): str(v) for k, v in requested.items()}}
+    merged = {**(current or {}), **_string_options(requested)}
     old, new = (current or {}).get("version", "1"), merged.get("version", "1")
     if new not in KV_VERSIONS:
         raise BadRequestError(f"unsupported kv version {new!r}: use 1 or 2")

@@ -39,6 +39,7 @@ from server.audit.broker import AuditFailedError
 from server.audit.entries import request_entry, response_entry
 from server.request import CREATE, DELETE, HEAD, LIST, PATCH, READ, UPDATE, Request
 from server.routing import Reply
+from server.wrapping import should_wrap, wrap
 from storage import StoragePanicError
 
 if TYPE_CHECKING:
@@ -139,13 +140,20 @@ async def dispatch(core: "Core", req: Request) -> Reply:
         if handler is None:
             raise MethodNotAllowedError(*([] if route.raw else ["unsupported operation"]))
         await _audit_request(core, req)
-        return await handler(core, req, match)
+        return _maybe_wrap(core, req, await handler(core, req, match))
     if req.path.startswith("sys/") or req.path == "sys":
         raise NotFoundError("unsupported path")
     if engine is None:
         raise NotFoundError(f'no handler for route "{req.path}". route entry not found.')
     await _audit_request(core, req)
-    return await engine.handle(req)
+    return _maybe_wrap(core, req, await engine.handle(req))
+
+
+def _maybe_wrap(core: "Core", req: Request, reply: Reply) -> Reply:
+    """X-Vault-Wrap-TTL: hand the response back as a single-use wrapping token."""
+    if should_wrap(req, reply):
+        return wrap(core, req, reply.body, req.wrap_ttl, req.path)
+    return reply
 
 
 async def _audit_request(core: "Core", req: Request, error: str = "") -> None:
@@ -163,7 +171,8 @@ def _authorize(core: "Core", req: Request, route, engine) -> None:
     req.token_entry = entry
     req.acl = core.policies.acl(entry.policies)
     if route is not None and route.acl_exempt:
-        core.tokens.consume(entry)
+        if not core.tokens.consume(entry):
+            raise PermissionDeniedError()
         return
     if req.operation == UPDATE and engine is not None and engine.exists(req) is False:
         req.operation = CREATE  # Vault's existence check: a write to a new path is a create
@@ -175,7 +184,8 @@ def _authorize(core: "Core", req: Request, route, engine) -> None:
         if req.operation in (CREATE, UPDATE, PATCH) and not parameters_allowed(rule, req.data):
             raise PermissionDeniedError()
         _check_wrapping(req, rule)
-    core.tokens.consume(entry)
+    if not core.tokens.consume(entry):
+        raise PermissionDeniedError()  # its last use went to a concurrent request
 
 
 def _check_wrapping(req: Request, rule) -> None:

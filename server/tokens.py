@@ -12,12 +12,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import re
 import secrets
 import string
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 from seal.barrier import Barrier
 from seal.ops import BarrierDelete, BarrierPut
@@ -33,6 +34,8 @@ ACCESSOR_PREFIX = "accessor/"
 PARENT_PREFIX = "parent/"
 TOKEN_VIEW = "sys/token/"
 CACHE_LIMIT = 100_000
+REVOCATION_PENDING = -1  # num_uses of a token whose last use is under way (Vault's value)
+_DISPLAY_NAME_UNSAFE = re.compile(r"[^a-zA-Z0-9-]")
 
 
 class TokenError(ValueError):
@@ -51,7 +54,7 @@ class TokenEntry:
     creation_ttl: int = 0
     expire_time: float = 0.0  # 0: never
     explicit_max_ttl: int = 0
-    num_uses: int = 0  # remaining uses; 0: unlimited
+    num_uses: int = 0  # remaining uses; 0: unlimited; REVOCATION_PENDING: the last one is in use
     renewable: bool = False
     period: int = 0
     meta: dict[str, str] = field(default_factory=dict)
@@ -81,6 +84,13 @@ class TokenEntry:
         return cls(**record, digest=digest)
 
 
+def display_label(display_name: str) -> str:
+    """Vault's display name: `token-` and the name, anything but letters, digits and '-' as '-'."""
+    if not display_name:
+        return "token"
+    return _DISPLAY_NAME_UNSAFE.sub("-", "token-" + display_name).removesuffix("-")
+
+
 def new_token_id() -> str:
     return TOKEN_PREFIX + "".join(secrets.choice(_ALPHABET) for _ in range(TOKEN_CHARS))
 
@@ -99,6 +109,13 @@ class TokenStore:
         self._salt: bytes | None = None
         self._cache: dict[str, TokenEntry] = {}
         self._mutex = threading.RLock()
+        # Called with the hashes of revoked tokens (the cubbyhole purges their data).
+        self.revoke_listeners: list[Callable[[list[str]], None]] = []
+
+    @property
+    def lock(self) -> threading.RLock:
+        """Held across a check-then-revoke (unwrap) so it happens once."""
+        return self._mutex
 
     # -- hashing -------------------------------------------------------------------------
 
@@ -153,7 +170,7 @@ class TokenStore:
             creation_ttl = min(creation_ttl, self.max_ttl)
         entry = TokenEntry(
             accessor=new_accessor(), policies=policies, path=path,
-            display_name=("token-" + display_name) if display_name else "token",
+            display_name=display_label(display_name),
             creation_time=now, creation_ttl=creation_ttl, expire_time=now + creation_ttl if creation_ttl else 0.0,
             explicit_max_ttl=explicit_max_ttl, num_uses=num_uses, renewable=renewable and creation_ttl > 0,
             period=period, meta=dict(meta or {}), parent="" if orphan or parent is None else parent.digest,
@@ -162,7 +179,7 @@ class TokenStore:
         digest = self._hash(token)
         with self._mutex:
             if self._view.get(ENTRY_PREFIX + digest) is not None:
-                raise TokenError("a token with that ID already exists")
+                raise TokenError("cannot create a token with a duplicate ID")
             self._view.transaction(self._entry_writes(digest, entry))
         entry.digest = digest
         return token, entry
@@ -230,30 +247,31 @@ class TokenStore:
     # -- use, renew, revoke ------------------------------------------------------------------
 
     def consume(self, entry: TokenEntry) -> bool:
-        """Count one use of a limited-use token; True if that was its last (now revoked).
+        """Count one use of a limited-use token; False if it has none left (refuse the request).
 
         Runs under the store's lock, so N concurrent requests on a num_uses=N token get
-        exactly N successes.
+        exactly N successes. The last use revokes the token at once; the entry the request
+        holds then reads num_uses == REVOCATION_PENDING, as Vault's does, so the handler can
+        tell a used-up token from an unlimited one.
         """
         if not entry.num_uses:
-            return False
+            return True
         with self._mutex:
             current = self._load(entry.digest)
             if current is None or current.num_uses <= 0:
-                raise TokenError("token has no uses left")
+                return False
             current.num_uses -= 1
             if current.num_uses == 0:
                 self.revoke(entry.digest)
+                current.num_uses = entry.num_uses = REVOCATION_PENDING
                 return True
             self._view.put(ENTRY_PREFIX + entry.digest, current.to_record())
-            return False
+            return True
 
     def renew(self, entry: TokenEntry, increment: int = 0) -> TokenEntry:
         """Extend a renewable token, never past its explicit max or the system max."""
         with self._mutex:
-            if not entry.expire_time:
-                return entry  # a root token without expiry has nothing to renew
-            if not entry.renewable:
+            if not entry.renewable or not entry.expire_time:
                 raise TokenError("lease is not renewable")
             now = time.time()
             if entry.period:
@@ -272,6 +290,7 @@ class TokenStore:
         """Revoke a token and, unless orphan_children, every descendant, in one transaction."""
         with self._mutex:
             ops: list[BarrierPut | BarrierDelete] = []
+            revoked: list[str] = []
             pending = [digest]
             while pending:
                 current = pending.pop()
@@ -287,6 +306,7 @@ class TokenStore:
                     else:
                         pending.append(child)
                 if entry is not None:
+                    revoked.append(current)
                     ops.append(BarrierDelete(ENTRY_PREFIX + current))
                     ops.append(BarrierDelete(ACCESSOR_PREFIX + entry.accessor))
                     if entry.parent:
@@ -295,6 +315,8 @@ class TokenStore:
                 orphan_children = False  # only the first token's children are orphaned
             if ops:
                 self._view.transaction(ops)
+        for listener in self.revoke_listeners:
+            listener(revoked)
 
     def accessors(self) -> list[str]:
         return [a for a in self._view.list(ACCESSOR_PREFIX) if not a.endswith("/")]

@@ -31,7 +31,7 @@ def create_engine(view: BarrierView, mount: MountEntry) -> Engine | None:
     return factory(view, mount) if factory is not None else None
 
 
-BUILTIN_ENGINES = ("kv", "transit")
+BUILTIN_ENGINES = ("kv", "transit", "cubbyhole")
 
 
 def _load_builtin_engines() -> None:

@@ -5,13 +5,17 @@ from __future__ import annotations
 from server.request import DELETE, HEAD, LIST, READ, UPDATE
 from server.routing import Router
 from server.auth import token
-from server.sys import audit, health, keys, mounts, policy, rekey, seal
+from server.sys import audit, generate_root, health, keys, mounts, policy, rekey, seal, wrapping
 
 MOUNT = r"(?P<path>.+)"
 
 
 def _legacy_rekey_enabled(core) -> bool:
     return not core.listener.disable_unauthed_rekey_endpoints
+
+
+def _legacy_generate_root_enabled(core) -> bool:
+    return not core.listener.disable_unauthed_generate_root_endpoints
 
 
 def build_router() -> Router:
@@ -33,6 +37,11 @@ def build_router() -> Router:
         router.add(f"sys/rotate/root/{name}", ops, sudo=True)
     for name, ops in rekey.handlers(legacy=True).items():
         router.add(f"sys/rekey/{name}", ops, unauthenticated=True, raw=True, enabled=_legacy_rekey_enabled)
+    for name, ops in generate_root.handlers(legacy=False).items():
+        router.add(f"sys/generate-root-token/{name}", ops, sudo=True)
+    for name, ops in generate_root.handlers(legacy=True).items():
+        router.add(f"sys/generate-root/{name}", ops, unauthenticated=True, raw=True,
+                   enabled=_legacy_generate_root_enabled)
 
     router.add("sys/mounts", {READ: mounts.list_mounts})
     router.add(f"sys/mounts/{MOUNT}/tune", {READ: mounts.read_tune, UPDATE: mounts.write_tune}, sudo={UPDATE})
@@ -55,6 +64,12 @@ def build_router() -> Router:
     router.add("sys/audit", {READ: audit.list_devices}, sudo=True)
     router.add(f"sys/audit/{MOUNT}", {UPDATE: audit.enable_device, DELETE: audit.disable_device}, sudo=True)
     router.add(f"sys/audit-hash/{MOUNT}", {UPDATE: audit.audit_hash})
+
+    router.add("sys/wrapping/wrap", {UPDATE: wrapping.wrap})
+    # The wrapping token itself authenticates these two (its one use is the unwrap).
+    router.add("sys/wrapping/unwrap", {UPDATE: wrapping.unwrap}, unauthenticated=True)
+    router.add("sys/wrapping/lookup", {UPDATE: wrapping.lookup, READ: wrapping.lookup}, unauthenticated=True)
+    router.add("sys/wrapping/rewrap", {UPDATE: wrapping.rewrap})
 
     token.register(router)
     return router
