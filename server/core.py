@@ -18,9 +18,10 @@ from typing import Any, Sequence
 from config.settings import ListenerSettings, Settings
 from seal.state import IssuedShares, Seal, SealStatus
 from server.audit.broker import AuditBroker
-from server.engines import Engine, create_engine
+from server.engines import create_engine
+from server.engines.base import Engine
 from server.engines.cubbyhole import purge
-from server.mounts import MountEntry, MountTable
+from server.mounts import AUTH_MOUNTS, MountEntry, MountTable
 from server.routing import Router
 from server.policy_store import PolicyStore
 from server.tokens import TokenStore
@@ -53,8 +54,10 @@ class Core:
         self.audit = AuditBroker(settings)
         self.tokens.revoke_listeners.append(self._purge_cubbyholes)
         self.mounts = MountTable(self.seal.barrier)
+        self.auth_mounts = MountTable(self.seal.barrier, AUTH_MOUNTS)
         self.router = router
         self.engines: dict[str, Engine] = {}
+        self.auth_engines: dict[str, Engine] = {}
         self.cluster: ClusterIdentity | None = None
         self.active_since: float | None = None
         self._lifecycle = threading.RLock()
@@ -117,6 +120,35 @@ class Core:
                 engine.close()
             self.mounts.unmount(path)
 
+    def mount_auth(self, path: str, method_type: object, **fields: Any) -> MountEntry:
+        """Enable an auth method (sys/auth) and start it."""
+        with self._lifecycle:
+            entry = self.auth_mounts.mount(path, method_type, **fields)
+            self._start_auth_engine(entry)
+            return entry
+
+    def unmount_auth(self, path: str) -> None:
+        """Disable an auth method: its data goes, and so do the tokens it issued."""
+        with self._lifecycle:
+            engine = self.auth_engines.pop(path, None)
+            if engine is not None:
+                engine.close()
+            self.auth_mounts.unmount(path)
+            self.tokens.revoke_by_path_prefix("auth/" + path)
+
+    def auth_engine_for(self, path: str) -> tuple[MountEntry, Engine | None] | None:
+        """For a path under auth/: the auth method mount and its engine."""
+        entry = self.auth_mounts.match(path[len("auth/"):])
+        if entry is None:
+            return None
+        return entry, self.auth_engines.get(entry.path)
+
+    def _start_auth_engine(self, entry: MountEntry) -> None:
+        engine = create_engine(self.seal.barrier.view(entry.storage_prefix), entry)
+        if engine is not None:
+            engine.tokens = self.tokens
+            self.auth_engines[entry.path] = engine
+
     def engine_for(self, path: str) -> tuple[MountEntry, Engine | None] | None:
         """The mount a logical path falls under, and its engine."""
         entry = self.mounts.match(path)
@@ -134,7 +166,7 @@ class Core:
                 self.tokens.sweep(now)
             except Exception:
                 log.exception("token sweep failed")
-        for engine in list(self.engines.values()):
+        for engine in [*self.engines.values(), *self.auth_engines.values()]:
             try:
                 engine.tick(now)
             except Exception:
@@ -156,9 +188,11 @@ class Core:
     def seal_now(self) -> None:
         """Seal: zero key material and forget everything read through the barrier."""
         with self._lifecycle:
-            for engine in self.engines.values():
+            for engine in [*self.engines.values(), *self.auth_engines.values()]:
                 engine.close()
             self.engines.clear()
+            self.auth_engines.clear()
+            self.auth_mounts.clear()
             self.audit.close()
             self.seal.seal()
             self.mounts.clear()
@@ -180,6 +214,9 @@ class Core:
             self.audit.load(barrier)
             for entry in self.mounts.entries():
                 self._start_engine(entry)
+            self.auth_mounts.load()
+            for entry in self.auth_mounts.entries():
+                self._start_auth_engine(entry)
             self.active_since = time.time()
         except BaseException:
             self.seal_now()

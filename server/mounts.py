@@ -11,7 +11,7 @@ import secrets
 import threading
 import uuid
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Callable
 
 from config.units import InvalidDurationError, parse_duration
 from seal.barrier import Barrier
@@ -19,11 +19,14 @@ from seal.ops import BarrierDelete, BarrierPut
 from server.errors import BadRequestError
 
 MOUNTS_PATH = "core/mounts"
+AUTH_TABLE_PATH = "core/auth"
 LOGICAL_PREFIX = "logical/"
+AUTH_PREFIX = "auth/"
 SYSTEM_DEFAULT_TTL = 32 * 24 * 3600  # Vault's default_lease_ttl / max_lease_ttl: 768h
 
 # Types that can be mounted through sys/mounts, with Vault's aliases.
 MOUNTABLE_TYPES = {"kv", "transit"}
+AUTH_TYPES = {"approle", "userpass"}
 TYPE_ALIASES = {"kv-v2": ("kv", "2"), "kv-v1": ("kv", "1"), "generic": ("kv", "1")}
 RESERVED_PREFIXES = ("sys/", "cubbyhole/", "identity/", "auth/")
 KV_VERSIONS = ("1", "2")
@@ -46,10 +49,11 @@ class MountEntry:
     seal_wrap: bool = False
     external_entropy_access: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    storage_root: str = LOGICAL_PREFIX
 
     @property
     def storage_prefix(self) -> str:
-        return f"{LOGICAL_PREFIX}{self.uuid}/"
+        return f"{self.storage_root}{self.uuid}/"
 
     def to_api(self) -> dict[str, Any]:
         """The mount as sys/mounts shows it."""
@@ -71,7 +75,7 @@ class MountEntry:
             "type": self.type,
             "uuid": self.uuid,
         }
-        if self.type in MOUNTABLE_TYPES:
+        if self.type in MOUNTABLE_TYPES | AUTH_TYPES:
             body["deprecation_status"] = "supported"
         return body
 
@@ -86,7 +90,29 @@ def cubbyhole_mount() -> MountEntry:
                       accessor="cubbyhole_" + secrets.token_hex(4), uuid=str(uuid.uuid4()), local=True)
 
 
-BUILTIN_MOUNTS = {"sys/": system_mount, "cubbyhole/": cubbyhole_mount}
+def token_auth_mount() -> MountEntry:
+    return MountEntry(path="token/", type="token", description="token based credentials",
+                      accessor="auth_token_" + secrets.token_hex(4), uuid=str(uuid.uuid4()), storage_root=AUTH_PREFIX)
+
+
+@dataclass(frozen=True)
+class MountKind:
+    """What differs between the secrets mount table and the auth method table."""
+
+    table_path: str
+    storage_root: str
+    mountable: frozenset[str]
+    aliases: dict[str, tuple[str, str]]
+    reserved: tuple[str, ...]
+    builtin: dict[str, Callable[[], MountEntry]]
+    permanent: tuple[str, ...]
+
+
+SECRET_MOUNTS = MountKind(MOUNTS_PATH, LOGICAL_PREFIX, frozenset(MOUNTABLE_TYPES), TYPE_ALIASES,
+                          RESERVED_PREFIXES, {"sys/": system_mount, "cubbyhole/": cubbyhole_mount},
+                          ("sys/", "cubbyhole/"))
+AUTH_MOUNTS = MountKind(AUTH_TABLE_PATH, AUTH_PREFIX, frozenset(AUTH_TYPES), {}, ("token/",),
+                        {"token/": token_auth_mount}, ("token/",))
 
 
 def mount_path(raw: str) -> str:
@@ -114,20 +140,21 @@ def parse_ttl(value: Any, name: str) -> int | None:
 class MountTable:
     """The table, loaded from and saved to the barrier; one lock serialises changes."""
 
-    def __init__(self, barrier: Barrier) -> None:
+    def __init__(self, barrier: Barrier, kind: MountKind = SECRET_MOUNTS) -> None:
         self._barrier = barrier
+        self.kind = kind
         self._mutex = threading.Lock()
         self._entries: dict[str, MountEntry] = {}
 
     def load(self) -> None:
-        """Read the table after unseal (an empty store gets the sys/ mount)."""
-        records = self._barrier.get(MOUNTS_PATH) or []
+        """Read the table after unseal (built-in mounts are added when missing)."""
+        records = self._barrier.get(self.kind.table_path) or []
         self._entries = {r["path"]: MountEntry(**r) for r in records}
-        missing = [path for path in BUILTIN_MOUNTS if path not in self._entries]
+        missing = [path for path in self.kind.builtin if path not in self._entries]
         for path in missing:
-            self._entries[path] = BUILTIN_MOUNTS[path]()
+            self._entries[path] = self.kind.builtin[path]()
         if missing:
-            self._barrier.put(MOUNTS_PATH, self._records())
+            self._barrier.put(self.kind.table_path, self._records())
 
     def clear(self) -> None:
         self._entries = {}
@@ -150,11 +177,11 @@ class MountTable:
               config: dict[str, Any] | None = None, local: bool = False, seal_wrap: bool = False) -> MountEntry:
         if not isinstance(mount_type, str) or not mount_type:
             raise BadRequestError("backend type must be specified as a string")
-        if any(path.startswith(p) for p in RESERVED_PREFIXES):
+        if any(path.startswith(p) for p in self.kind.reserved):
             raise BadRequestError(f'cannot mount "{path}"')
-        if mount_type == "system":
-            raise BadRequestError('mount type of "system" is not mountable')
-        kind, options = _kind_and_options(mount_type, options)
+        if mount_type in ("system", "token", "cubbyhole"):
+            raise BadRequestError(f'mount type of "{mount_type}" is not mountable')
+        kind, options = _kind_and_options(mount_type, options, self.kind)
         config = config or {}
         default_ttl = parse_ttl(config.get("default_lease_ttl"), "default lease TTL") or 0
         max_ttl = parse_ttl(config.get("max_lease_ttl"), "max lease TTL") or 0
@@ -175,7 +202,7 @@ class MountTable:
 
     def unmount(self, path: str) -> None:
         """Remove a mount and every entry of its storage; unmounting nothing is not an error."""
-        if path in ("sys/", "cubbyhole/"):
+        if path in self.kind.permanent:
             raise BadRequestError(f'cannot unmount "{path}"')
         with self._mutex:
             entry = self._entries.get(path)
@@ -212,7 +239,7 @@ class MountTable:
 
     def _commit(self, entries: dict[str, MountEntry], extra_ops: list[BarrierDelete]) -> None:
         records = [asdict(entries[p]) for p in sorted(entries)]
-        self._barrier.transaction([BarrierPut(MOUNTS_PATH, records), *extra_ops])
+        self._barrier.transaction([BarrierPut(self.kind.table_path, records), *extra_ops])
         self._entries = entries
 
     def _records(self) -> list[dict[str, Any]]:

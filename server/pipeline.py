@@ -126,13 +126,20 @@ async def dispatch(core: "Core", req: Request) -> Reply:
     if route is not None and route.enabled is not None and not route.enabled(core):
         raise MethodNotAllowedError()
     mount = engine = None
-    if route is None and not req.path.startswith(("sys/", "auth/token/")):
+    if route is None and req.path.startswith("auth/"):
+        found_mount = core.auth_engine_for(req.path)
+        if found_mount is not None:
+            mount, engine = found_mount
+            req.mount_point = "auth/" + mount.path
+            req.relative_path = req.path[len(req.mount_point):]
+    elif route is None and not req.path.startswith("sys/"):
         found_mount = core.engine_for(req.path)
         if found_mount is not None:
             mount, engine = found_mount
             req.mount_point = mount.path
             req.relative_path = req.path[len(mount.path):]
-    if not sealed and (route is None or not route.unauthenticated):
+    open_path = engine is not None and engine.is_unauthenticated(req)
+    if not sealed and not open_path and (route is None or not route.unauthenticated):
         if not (route is not None and route.token_optional and not req.token):
             _authorize(core, req, route, engine)
     if route is not None:
@@ -166,7 +173,7 @@ async def _audit_request(core: "Core", req: Request, error: str = "") -> None:
 def _authorize(core: "Core", req: Request, route, engine) -> None:
     """Token lookup and the ACL check on the canonical path; every failure is the same 403."""
     entry = core.tokens.lookup(req.token)
-    if entry is None:
+    if entry is None or not entry.usable_from(req.remote_addr):
         raise PermissionDeniedError()
     req.token_entry = entry
     req.acl = core.policies.acl(entry.policies)

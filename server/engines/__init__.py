@@ -6,13 +6,14 @@ when the barrier opens (or the mount is made) and closes it on seal or unmount.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from server.engines.base import Engine
-from server.mounts import MountEntry
-from seal.view import BarrierView
+if TYPE_CHECKING:  # kept light: server/errors.py imports engine error modules from here
+    from seal.view import BarrierView
+    from server.engines.base import Engine
+    from server.mounts import MountEntry
 
-EngineFactory = Callable[[BarrierView, MountEntry], Engine]
+EngineFactory = Callable[["BarrierView", "MountEntry"], "Engine"]
 ENGINE_TYPES: dict[str, EngineFactory] = {}
 
 
@@ -24,27 +25,34 @@ def register(mount_type: str) -> Callable[[EngineFactory], EngineFactory]:
     return decorate
 
 
-def create_engine(view: BarrierView, mount: MountEntry) -> Engine | None:
+def create_engine(view: "BarrierView", mount: "MountEntry") -> "Engine | None":
     """The engine for a mount, or None when strongroom has no engine of that type yet."""
     _load_builtin_engines()
     factory = ENGINE_TYPES.get(mount.type)
     return factory(view, mount) if factory is not None else None
 
 
-BUILTIN_ENGINES = ("kv", "transit", "cubbyhole")
+# Mount type -> the module that registers its engine (secrets engines and auth methods).
+BUILTIN_ENGINES = {
+    "kv": "server.engines.kv",
+    "transit": "server.engines.transit",
+    "cubbyhole": "server.engines.cubbyhole",
+    "approle": "server.auth.approle",
+    "userpass": "server.auth.userpass",
+}
 
 
 def _load_builtin_engines() -> None:
     # Imported late: engine modules import this package to register themselves.
     import importlib
 
-    for name in BUILTIN_ENGINES:
+    for name, module in BUILTIN_ENGINES.items():
         if name not in ENGINE_TYPES:
             try:
-                importlib.import_module(f"server.engines.{name}")
+                importlib.import_module(module)
             except ModuleNotFoundError as exc:
-                if exc.name != f"server.engines.{name}":
+                if exc.name != module:
                     raise
 
 
-__all__ = ["Engine", "ENGINE_TYPES", "create_engine", "register"]
+__all__ = ["ENGINE_TYPES", "create_engine", "register"]

@@ -19,11 +19,15 @@ class Engine:
     relative to the mount (e.g. r"data/(?P<path>.+)"); handlers take (engine, req, match)."""
 
     routes: list[tuple[str, dict[str, EngineHandler]]] = []
+    # Paths (regexes relative to the mount) that need no token: an auth method's login.
+    unauthenticated: tuple[str, ...] = ()
 
     def __init__(self, view: BarrierView, mount: MountEntry) -> None:
         self.view = view
         self.mount = mount
         self._compiled = [(re.compile(p), ops) for p, ops in self.routes]
+        self._open = [re.compile(p) for p in self.unauthenticated]
+        self.tokens: Any = None  # the token store, given to auth methods so they can log in
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.mount.path!r})"
@@ -47,6 +51,9 @@ class Engine:
         if handler is None:
             raise MethodNotAllowedError()
         return await handler(self, req, match)
+
+    def is_unauthenticated(self, req: Request) -> bool:
+        return any(p.fullmatch(req.relative_path) for p in self._open)
 
     def exists(self, req: Request) -> bool | None:
         """For a write: does the target exist? (Policies tell create from update by it.)

@@ -29,7 +29,9 @@ async def read_mount(core: Core, req: Request, m: re.Match) -> Reply:
 
 async def enable_mount(core: Core, req: Request, m: re.Match) -> Reply:
     data = req.data
-    config = data.get("config") or {}
+    config = data.get("config")
+    if config is None:
+        config = {}
     if not isinstance(config, dict):
         raise BadRequestError("config must be an object")
     options = data.get("options")
@@ -48,7 +50,7 @@ async def disable_mount(core: Core, req: Request, m: re.Match) -> Reply:
     return no_content()
 
 
-def _tune_body(core: Core, entry) -> dict[str, Any]:
+def tune_body(core: Core, entry) -> dict[str, Any]:
     """The effective tuning: zero TTLs mean the server's defaults, shown as such."""
     body = {
         "default_lease_ttl": entry.default_lease_ttl or core.settings.default_lease_ttl,
@@ -66,7 +68,7 @@ async def read_tune(core: Core, req: Request, m: re.Match) -> Reply:
     entry = core.mounts.get(path)
     if entry is None:
         raise BadRequestError(f'cannot fetch sysview for path "{path}"')
-    return logical(req, _tune_body(core, entry), top_level=True)
+    return logical(req, tune_body(core, entry), top_level=True)
 
 
 async def write_tune(core: Core, req: Request, m: re.Match) -> Reply:
