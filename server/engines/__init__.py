@@ -27,7 +27,7 @@ def register(mount_type: str) -> Callable[[EngineFactory], EngineFactory]:
 
 def create_engine(view: "BarrierView", mount: "MountEntry") -> "Engine | None":
     """The engine for a mount, or None when strongroom has no engine of that type yet."""
-    _load_builtin_engines()
+    _load_engine(mount.type)
     factory = ENGINE_TYPES.get(mount.type)
     return factory(view, mount) if factory is not None else None
 
@@ -42,17 +42,17 @@ BUILTIN_ENGINES = {
 }
 
 
-def _load_builtin_engines() -> None:
-    # Imported late: engine modules import this package to register themselves.
+def _load_engine(mount_type: str) -> None:
+    """Import the module of one engine type, the first time a mount of it opens."""
     import importlib
 
-    for name, module in BUILTIN_ENGINES.items():
-        if name not in ENGINE_TYPES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:
-                if exc.name != module:
-                    raise
+    module = BUILTIN_ENGINES.get(mount_type)
+    if module is not None and mount_type not in ENGINE_TYPES:
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
 
 
 __all__ = ["ENGINE_TYPES", "create_engine", "register"]
