@@ -276,12 +276,12 @@ def _string_options(options: Any) -> dict[str, str]:
     return result
 
 
-def _kind_and_options(mount_type: str, options: Any) -> tuple[str, dict[str, str] | None]:
+def _kind_and_options(mount_type: str, options: Any, kind: MountKind) -> tuple[str, dict[str, str] | None]:
     options = _string_options(options) if options is not None else None
-    if mount_type in TYPE_ALIASES:
-        mount_type, version = TYPE_ALIASES[mount_type]
+    if mount_type in kind.aliases:
+        mount_type, version = kind.aliases[mount_type]
         options = {**(options or {}), "version": version}
-    if mount_type not in MOUNTABLE_TYPES:
+    if mount_type not in kind.mountable:
         raise BadRequestError(f"plugin not found in the catalog: {mount_type}")
     if mount_type == "kv":
         version = (options or {}).get("version", "1")
