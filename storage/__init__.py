@@ -1,0 +1,35 @@
+"""Bytes-in, bytes-out key-value backends. Knows nothing of crypto or of the rest of strongroom."""
+
+from storage.backend import (
+    Backend,
+    Delete,
+    InvalidKeyError,
+    InvalidValueError,
+    Op,
+    Put,
+    StorageClosedError,
+    StorageError,
+    StorageFormatError,
+    StorageFullError,
+    StorageInUseError,
+    StoragePanicError,
+)
+from storage.lmdb_store import LMDBBackend
+from storage.memory import MemoryBackend
+
+__all__ = [
+    "Backend",
+    "Delete",
+    "InvalidKeyError",
+    "InvalidValueError",
+    "LMDBBackend",
+    "MemoryBackend",
+    "Op",
+    "Put",
+    "StorageClosedError",
+    "StorageError",
+    "StorageFormatError",
+    "StorageFullError",
+    "StorageInUseError",
+    "StoragePanicError",
+]
