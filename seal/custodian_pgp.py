@@ -5,7 +5,8 @@ certificate (Vault's form); ASCII-armored text is accepted too. The plaintext en
 the share's HEX string, as Vault encrypts it, so `base64 -d | gpg -d` hands the custodian
 the same hex they would have received unencrypted. The result is base64 of the binary
 OpenPGP message (Vault's `keys_base64`; Vault's `keys` is the hex of the same bytes), with
-the certificate's fingerprint in lower-case hex (Vault's `pgp_fingerprints`).
+the certificate's fingerprint in lower-case hex (Vault's `pgp_fingerprints`). Generate-root
+uses the same path for its `pgp_key`: the new root token text, encrypted as is.
 
 Refused, with CustodianKeyError: anything that is not one certificate, a key block holding
 secret key material (a custodian's private key must never travel to the server), a revoked
@@ -95,6 +96,15 @@ def encrypt_share(share_hex: str, public_key_b64: str) -> tuple[str, str]:
         or not _HEX_DIGITS.issuperset(share_hex)
     ):
         raise InvalidShareError("a share to encrypt must be a non-empty, even-length hex string")
+    return encrypt_text(share_hex, public_key_b64)
+
+
+def encrypt_text(text: str, public_key_b64: str) -> tuple[str, str]:
+    """(base64 of the binary OpenPGP message holding text's UTF-8, key fingerprint).
+
+    For secrets handed out once as text, as Vault encrypts them: a share's hex, a new root
+    token (generate-root's encoded_token).
+    """
     cert = _certificate(public_key_b64)
-    message = _encrypt(share_hex.encode("ascii"), cert)
+    message = _encrypt(text.encode("utf-8"), cert)
     return base64.b64encode(message).decode("ascii"), cert.fingerprint

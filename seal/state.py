@@ -28,6 +28,7 @@ from seal.errors import (
     SealConfigError,
     SealedError,
 )
+from seal.generate_root import RootGeneration
 from seal.lockedmem import LockedBuffer, zero_bytearray
 from seal.ops import BarrierPut
 from seal.rekey import RekeyOperation, RekeyResult
@@ -79,6 +80,7 @@ class Seal:
         self._mutex = threading.RLock()
         self._unseal: ShareCollection | None = None
         self.rekey: RekeyOperation | None = None
+        self.root_generation = RootGeneration(self)
 
     def __repr__(self) -> str:
         return f"Seal(initialized={self.initialized}, sealed={self.sealed})"
@@ -196,6 +198,7 @@ class Seal:
             if self.rekey is not None:
                 self.rekey.close()
                 self.rekey = None
+            self.root_generation.cancel()
             self.barrier.seal()
 
     # -- keys ------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from seal.errors import (
     SealConfigError,
     SealedError,
 )
+from seal.generate_root import RootGenerationError
 from server.audit.broker import AuditFailedError
 from server.audit.devices import AuditDeviceError
 from server.policy import PolicyError
@@ -74,6 +75,9 @@ class ServiceUnavailableError(HTTPError):
 # Imported here, below the HTTP errors: importing server.engines loads server.engines.base,
 # which imports those errors from this module.
 from server.engines.kv_errors import KVError, MissingVersionDataError  # noqa: E402
+from server.auth.approle_errors import AppRoleError, LoginRejectedError  # noqa: E402
+from server.auth.userpass_errors import UserpassError  # noqa: E402
+from server.engines.transit_errors import StoredKeyError, TransitError  # noqa: E402
 
 # Domain error -> (status, public message or None to pass the error's own message).
 # Ordered: the first matching class wins, so subclasses come before their bases.
@@ -95,6 +99,12 @@ ERROR_TABLE: list[tuple[type[Exception], int, str | None]] = [
     (StorageError, 500, "storage error"),
     (MissingVersionDataError, 500, "could not find version data"),
     (KVError, 400, None),
+    (RootGenerationError, 400, None),
+    (TransitError, 400, None),
+    (StoredKeyError, 500, "a stored transit key could not be read"),
+    (AppRoleError, 400, None),
+    (UserpassError, 400, None),
+    (LoginRejectedError, 400, None),
 ]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.request import DELETE, HEAD, LIST, READ, UPDATE
 from server.routing import Router
 from server.auth import token
-from server.sys import audit, generate_root, health, keys, mounts, policy, rekey, seal, wrapping
+from server.sys import audit, auth, generate_root, health, keys, mounts, policy, rekey, seal, wrapping
 
 MOUNT = r"(?P<path>.+)"
 
@@ -70,6 +70,10 @@ def build_router() -> Router:
     router.add("sys/wrapping/unwrap", {UPDATE: wrapping.unwrap}, unauthenticated=True)
     router.add("sys/wrapping/lookup", {UPDATE: wrapping.lookup, READ: wrapping.lookup}, unauthenticated=True)
     router.add("sys/wrapping/rewrap", {UPDATE: wrapping.rewrap})
+
+    router.add("sys/auth", {READ: auth.list_methods})
+    router.add(f"sys/auth/{MOUNT}/tune", {READ: auth.read_tune, UPDATE: auth.write_tune}, sudo={UPDATE})
+    router.add(f"sys/auth/{MOUNT}", {UPDATE: auth.enable_method, DELETE: auth.disable_method}, sudo=True)
 
     token.register(router)
     return router
