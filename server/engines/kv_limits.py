@@ -1,0 +1,78 @@
+"""What a KV secret's path and data may be: segment rules, length, depth and encoded size.
+
+The pipeline already refuses '.', '..' and empty segments in the request path; the rules are
+checked again here because storage keys are built from the secret's path, and a path that
+slipped through would name another secret's entry. Secret data is kept as compact JSON
+bytes, exactly what the size limit measures (and what Vault stores inside its version record).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from server.engines.kv_errors import (
+    KeyPathError,
+    KeyPathTooDeepError,
+    KeyPathTooLongError,
+    ValueTooLargeError,
+)
+
+MAX_KEY_BYTES = 1024
+MAX_KEY_SEGMENTS = 32
+MAX_VALUE_BYTES = 1024 * 1024
+TRAILING_SLASH = "cannot write to a path ending in '/'"  # Vault's words
+
+
+@dataclass(frozen=True)
+class KVLimits:
+    """Per-engine limits; the defaults hold until a mount option sets them."""
+
+    max_key_bytes: int = MAX_KEY_BYTES
+    max_key_segments: int = MAX_KEY_SEGMENTS
+    max_value_bytes: int = MAX_VALUE_BYTES
+
+    def check_key(self, key: str) -> str:
+        """key itself when it is a valid secret path; a KeyPathError naming the rule otherwise."""
+        if not key:
+            raise KeyPathError("missing path")
+        if key.endswith("/"):
+            raise KeyPathError(TRAILING_SLASH)
+        self._check_segments(key)
+        return key
+
+    def check_folder(self, prefix: str) -> str:
+        """The folder a list names, '' (the root) or ending in '/'."""
+        inner = prefix[:-1] if prefix.endswith("/") else prefix
+        if not inner:
+            return ""
+        self._check_segments(inner)
+        return inner + "/"
+
+    def encode(self, data: Any) -> bytes:
+        """data as compact JSON bytes, refused when above max_value_bytes."""
+        # ensure_ascii keeps lone surrogates (valid in JSON escapes) encodable.
+        encoded = json.dumps(data, separators=(",", ":"), ensure_ascii=True).encode("ascii")
+        if len(encoded) > self.max_value_bytes:
+            raise ValueTooLargeError(
+                f"secret data is {len(encoded)} bytes encoded, above the limit of {self.max_value_bytes}"
+            )
+        return encoded
+
+    def _check_segments(self, key: str) -> None:
+        size = len(key.encode("utf-8"))
+        if size > self.max_key_bytes:
+            raise KeyPathTooLongError(f"path is {size} bytes, above the limit of {self.max_key_bytes}")
+        segments = key.split("/")
+        if any(s in ("", ".", "..") for s in segments):
+            raise KeyPathError("path contains '.', '..' or empty segments")
+        if len(segments) > self.max_key_segments:
+            raise KeyPathTooDeepError(
+                f"path has {len(segments)} segments, above the limit of {self.max_key_segments}"
+            )
+
+
+def decode(encoded: bytes) -> Any:
+    """The data stored by KVLimits.encode."""
+    return json.loads(encoded)
