@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import signal
+import threading
 from typing import TYPE_CHECKING
 
 from aiohttp import web
@@ -262,9 +263,30 @@ async def api_handler(request: web.Request) -> web.Response:
         raise
     except Exception as exc:  # every failure becomes a Vault-shaped error, never a traceback
         reply = error_reply(exc)
+    reply = await _durable(core, reply)
     if req.audit:
         reply = await _audit_response(core, req, reply)
     return render(reply, head=request.method == "HEAD")
+
+
+async def _durable(core: "Core", reply: Reply) -> Reply:
+    """Hold the reply until every write made so far is on disk; a failed commit is an error."""
+    notify = getattr(core.backend, "notify_when_durable", None)
+    if notify is None:
+        return reply
+    loop = asyncio.get_running_loop()
+    outcome: asyncio.Future = loop.create_future()
+    loop_thread = threading.get_ident()
+
+    def settle(error: BaseException | None) -> None:
+        if threading.get_ident() == loop_thread:  # already durable: answered in place
+            outcome.set_result(error)
+        else:
+            loop.call_soon_threadsafe(lambda: outcome.done() or outcome.set_result(error))
+
+    notify(core.backend.sequence, settle)
+    error = outcome.result() if outcome.done() else await outcome
+    return reply if error is None else error_reply(error)
 
 
 async def _audit_response(core: "Core", req: Request, reply: Reply) -> Reply:

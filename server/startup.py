@@ -12,7 +12,7 @@ from config.settings import Settings, StorageSettings
 from seal.errors import AeadSelfTestError, CoreDumpError, MemoryLockError
 from seal.lockedmem import LockedBuffer, disable_core_dumps
 from seal.selftest import check_aead_copies_key
-from storage import Backend, LMDBBackend, MemoryBackend, StorageError
+from storage import Backend, GroupCommitBackend, LMDBBackend, MemoryBackend, StorageError
 
 
 class StartupError(Exception):
@@ -35,6 +35,9 @@ def open_backend(storage: StorageSettings) -> Backend:
     if storage.backend == "inmem":
         return MemoryBackend()
     try:
-        return LMDBBackend(storage.path, map_size=storage.map_size, max_map_size=storage.max_map_size)
+        lmdb_backend = LMDBBackend(storage.path, map_size=storage.map_size, max_map_size=storage.max_map_size)
     except StorageError as exc:
         raise StartupError(f"cannot open storage at {storage.path}: {exc}") from exc
+    # Requests are acknowledged once their writes are durable (server/pipeline.py), so
+    # one fsync can serve every request that wrote meanwhile.
+    return GroupCommitBackend(lmdb_backend)

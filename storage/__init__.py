@@ -14,12 +14,14 @@ from storage.backend import (
     StorageInUseError,
     StoragePanicError,
 )
+from storage.group_commit import GroupCommitBackend
 from storage.lmdb_store import LMDBBackend
 from storage.memory import MemoryBackend
 
 __all__ = [
     "Backend",
     "Delete",
+    "GroupCommitBackend",
     "InvalidKeyError",
     "InvalidValueError",
     "LMDBBackend",

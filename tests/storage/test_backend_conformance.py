@@ -10,6 +10,7 @@ import pytest
 
 from storage import (
     Delete,
+    GroupCommitBackend,
     LMDBBackend,
     MemoryBackend,
     InvalidKeyError,
@@ -30,7 +31,13 @@ def _lmdb(tmp_path: Path) -> Backend:
     return LMDBBackend(tmp_path / "data", map_size=1 << 20, max_map_size=1 << 24)
 
 
-BACKEND_FACTORIES: dict[str, Callable[[Path], Backend]] = {"memory": _memory, "lmdb": _lmdb}
+def _group_commit(tmp_path: Path) -> Backend:
+    return GroupCommitBackend(_lmdb(tmp_path))
+
+
+BACKEND_FACTORIES: dict[str, Callable[[Path], Backend]] = {
+    "memory": _memory, "lmdb": _lmdb, "group-commit": _group_commit,
+}
 
 
 @pytest.fixture(params=sorted(BACKEND_FACTORIES))
