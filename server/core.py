@@ -120,6 +120,22 @@ class Core:
                 engine.close()
             self.mounts.unmount(path)
 
+    def tune(self, path: str, data: dict[str, Any]) -> MountEntry:
+        """Tune a secrets mount; its running engine sees the new settings at once."""
+        with self._lifecycle:
+            entry = self.mounts.tune(path, data)
+            if path in self.engines:
+                self.engines[path].mount = entry
+            return entry
+
+    def tune_auth(self, path: str, data: dict[str, Any]) -> MountEntry:
+        """Tune an auth method; its running engine sees the new settings at once."""
+        with self._lifecycle:
+            entry = self.auth_mounts.tune(path, data)
+            if path in self.auth_engines:
+                self.auth_engines[path].mount = entry
+            return entry
+
     def mount_auth(self, path: str, method_type: object, **fields: Any) -> MountEntry:
         """Enable an auth method (sys/auth) and start it."""
         with self._lifecycle:

@@ -2,19 +2,25 @@
 
 Its traps, each refused here with a BadRequestError: deep nesting (RecursionError, not
 ValueError), integers past the 4300-digit guard (ValueError), NaN/Infinity and 1e999 (read
-as floats), duplicate keys (the last silently wins — a policy bypass waiting to happen), and
-a top level that is not an object (Vault's bodies are always objects).
+as floats), duplicate keys (the last silently wins — a policy bypass waiting to happen),
+`\\ud800` escapes that decode to lone surrogates (not Unicode scalar values: no UTF-8 encoder,
+msgpack's included, accepts them), and a top level that is not an object (Vault's bodies are
+always objects).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 from server.errors import BadRequestError
 
 MAX_DEPTH = 300  # Vault's max_json_depth default
+# A surrogate left in a decoded str was unpaired in the JSON text (RFC 8259 §8.2): the
+# decoder joins valid pairs into one code point.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _reject_constant(name: str) -> Any:
@@ -42,19 +48,26 @@ _DECODER = json.JSONDecoder(
 )
 
 
-def _depth(value: Any) -> int:
-    """Nesting depth, iteratively (recursion here would be the very trap we avoid)."""
-    deepest, stack = 0, [(value, 1)]
+def _check_values(value: Any) -> None:
+    """Depth and strings, iteratively (recursion here would be the very trap we avoid)."""
+    stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
-        deepest = max(deepest, depth)
         if depth > MAX_DEPTH:
-            return depth
+            raise BadRequestError("failed to parse JSON input: nesting too deep")
         if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values())
+            for key, child in item.items():
+                _check_string(key)
+                stack.append((child, depth + 1))
         elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item)
-    return deepest
+            stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            _check_string(item)
+
+
+def _check_string(text: str) -> None:
+    if _LONE_SURROGATE.search(text):
+        raise BadRequestError("failed to parse JSON input: string contains an unpaired surrogate escape")
 
 
 def parse_json_object(raw: bytes) -> dict[str, Any]:
@@ -71,10 +84,11 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
         raise BadRequestError("failed to parse JSON input: nesting too deep") from None
     except ValueError as exc:  # JSONDecodeError, the int-digits guard, our hooks
         raise BadRequestError(f"failed to parse JSON input: {_reason(exc)}") from None
+    if value is None:
+        return {}  # `bao write -f` sends null for "no fields", as Vault accepts
     if not isinstance(value, dict):
         raise BadRequestError("failed to parse JSON input: the body must be a JSON object")
-    if _depth(value) > MAX_DEPTH:
-        raise BadRequestError("failed to parse JSON input: nesting too deep")
+    _check_values(value)
     return value
 
 

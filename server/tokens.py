@@ -10,6 +10,7 @@ are: revoking or expiring a parent takes its whole subtree with it.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import hmac
 import os
 import re
@@ -59,6 +60,7 @@ class TokenEntry:
     period: int = 0
     meta: dict[str, str] = field(default_factory=dict)
     parent: str = ""  # the parent's hash; "" for orphans and root tokens from init
+    bound_cidrs: list[str] = field(default_factory=list)  # where the token may be used from
     digest: str = field(default="", compare=False)  # not stored: set on lookup
 
     def __repr__(self) -> str:
@@ -67,6 +69,16 @@ class TokenEntry:
     @property
     def is_root(self) -> bool:
         return "root" in self.policies
+
+    def usable_from(self, address: str) -> bool:
+        """Whether a request from address may use this token (token_bound_cidrs)."""
+        if not self.bound_cidrs:
+            return True
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in self.bound_cidrs)
 
     def expired(self, now: float) -> bool:
         return bool(self.expire_time) and now >= self.expire_time
@@ -155,7 +167,7 @@ class TokenStore:
     def create(self, parent: TokenEntry | None, *, policies: list[str], ttl: int = 0, explicit_max_ttl: int = 0,
                period: int = 0, num_uses: int = 0, renewable: bool = True, display_name: str = "",
                meta: dict[str, str] | None = None, orphan: bool = False, path: str = "auth/token/create",
-               token_id: str | None = None) -> tuple[str, TokenEntry]:
+               token_id: str | None = None, bound_cidrs: list[str] | None = None) -> tuple[str, TokenEntry]:
         """A new token; its lifetime follows Vault's rules (period, explicit max, system max)."""
         now = time.time()
         policies = sorted({normalise_name(p) for p in policies if normalise_name(p)})
@@ -170,10 +182,12 @@ class TokenStore:
             creation_ttl = min(creation_ttl, self.max_ttl)
         entry = TokenEntry(
             accessor=new_accessor(), policies=policies, path=path,
-            display_name=display_label(display_name),
+            # The token method prefixes `token-`; auth methods name their logins themselves.
+            display_name=display_label(display_name) if path.startswith("auth/token/") else display_name or "token",
             creation_time=now, creation_ttl=creation_ttl, expire_time=now + creation_ttl if creation_ttl else 0.0,
             explicit_max_ttl=explicit_max_ttl, num_uses=num_uses, renewable=renewable and creation_ttl > 0,
             period=period, meta=dict(meta or {}), parent="" if orphan or parent is None else parent.digest,
+            bound_cidrs=list(bound_cidrs or []),
         )
         token = token_id or new_token_id()
         digest = self._hash(token)
@@ -201,7 +215,11 @@ class TokenStore:
         expired, used up, or under a dead parent) — the caller answers all alike."""
         if not token or not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
             return None
-        return self.lookup_digest(self._hash(token))
+        try:
+            digest = self._hash(token)
+        except UnicodeEncodeError:
+            return None  # header bytes that are not UTF-8 (aiohttp keeps them as surrogates)
+        return self.lookup_digest(digest)
 
     def lookup_digest(self, digest: str) -> TokenEntry | None:
         with self._mutex:
@@ -317,6 +335,18 @@ class TokenStore:
                 self._view.transaction(ops)
         for listener in self.revoke_listeners:
             listener(revoked)
+
+    def revoke_by_path_prefix(self, prefix: str) -> int:
+        """Revoke every token created under prefix (e.g. a disabled auth method's logins)."""
+        doomed = []
+        for accessor in self.accessors():
+            digest = self._view.get(ACCESSOR_PREFIX + accessor)
+            entry = self._load(digest) if isinstance(digest, str) else None
+            if entry is not None and entry.path.startswith(prefix):
+                doomed.append(digest)
+        for digest in doomed:
+            self.revoke(digest)
+        return len(doomed)
 
     def accessors(self) -> list[str]:
         return [a for a in self._view.list(ACCESSOR_PREFIX) if not a.endswith("/")]

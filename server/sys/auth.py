@@ -43,5 +43,5 @@ async def read_tune(core: Core, req: Request, m: re.Match) -> Reply:
 
 
 async def write_tune(core: Core, req: Request, m: re.Match) -> Reply:
-    core.auth_mounts.tune(m["path"].strip("/") + "/", req.data)
+    core.tune_auth(m["path"].strip("/") + "/", req.data)
     return no_content()

@@ -72,7 +72,7 @@ async def read_tune(core: Core, req: Request, m: re.Match) -> Reply:
 
 
 async def write_tune(core: Core, req: Request, m: re.Match) -> Reply:
-    core.mounts.tune(m["path"].strip("/") + "/", req.data)
+    core.tune(m["path"].strip("/") + "/", req.data)
     return no_content()
 
 
