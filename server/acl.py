@@ -3,8 +3,15 @@
 Vault's rules: an exact path beats any pattern; among patterns (a trailing `*` glob, `+`
 one-segment wildcards) the most specific wins — the one whose first wildcard comes later,
 then the one not ending in `*`, then fewer `+`, then the longer, then the lexically larger.
-The same path in several policies merges (deny absorbing everything). A LIST of `a/b/` also
-honours an exact rule on `a/b`, so a deny there cannot be dodged by listing.
+The same path in several policies merges (deny absorbing everything). A `+` stands for any
+one segment, the empty last segment of a path ending in '/' included, as in Vault.
+
+A LIST of `a/b/` is governed, in OpenBao's order, by an exact rule on `a/b/`, then an exact
+rule on `a/b`, then the patterns matching `a/b/`, then those matching `a/b` (OpenBao
+GHSA-xp3c-3jw3-4vcr: a more specific deny must not be skipped). Beyond Vault, a path ending
+in '/' is one slash away from the path without it, so for every operation a deny governing
+`a/b` also governs `a/b/` unless a more specific rule names `a/b/` itself: `GET
+secret/admin/` cannot dodge a deny on `secret/admin`.
 """
 
 from __future__ import annotations
@@ -36,7 +43,8 @@ def _literal_prefix(pattern: str) -> str:
 def _compile(pattern: str) -> re.Pattern[str]:
     glob = pattern.endswith("*")
     body = pattern[:-1] if glob else pattern
-    parts = [r"[^/]+" if seg == "+" else re.escape(seg) for seg in body.split("/")]
+    # Vault compares a `+` with whatever the segment is, the empty one included.
+    parts = [r"[^/]*" if seg == "+" else re.escape(seg) for seg in body.split("/")]
     return re.compile("/".join(parts) + (".*" if glob else ""), re.DOTALL)
 
 
@@ -53,15 +61,36 @@ class ACL:
                 merged[rule.path] = merge_rules(merged[rule.path], rule) if rule.path in merged else rule
         self.exact = {p: r for p, r in merged.items() if "*" not in p and "+" not in p}
         patterns = [(p, r) for p, r in merged.items() if p not in self.exact]
-        patterns.sort(key=lambda item: _priority(item[0]), reverse=True)
+        self._rank = {p: _priority(p) for p, _ in patterns}
+        patterns.sort(key=lambda item: self._rank[item[0]], reverse=True)
         self._patterns = [(_compile(p), r, _literal_prefix(p)) for p, r in patterns]
         self._cache: dict[str, PathRule | None] = {}
 
     def rule_for(self, path: str, operation: str | None = None) -> PathRule | None:
         """The single rule that governs path (None: nothing grants anything there)."""
+        rule = self._governing(path)
+        if len(path) < 2 or not path.endswith("/"):
+            return rule
+        trimmed = path[:-1]
+        trimmed_rule = self._governing(trimmed)
+        if operation == "list" and path not in self.exact and (trimmed in self.exact or rule is None):
+            rule = trimmed_rule
+        if (trimmed_rule is not None and trimmed_rule is not rule and "deny" in trimmed_rule.capabilities
+                and self._outranks(trimmed, trimmed_rule, path, rule)):
+            return trimmed_rule
+        return rule
+
+    def _outranks(self, path: str, rule: PathRule, other_path: str, other: PathRule | None) -> bool:
+        """Whether rule (governing path) is more specific than other (governing other_path)."""
+        if path in self.exact or other is None:
+            return True
+        if other_path in self.exact:
+            return False
+        return self._rank[rule.path] > self._rank[other.path]
+
+    def _governing(self, path: str) -> PathRule | None:
+        """The exact rule for path, else the most specific pattern matching it."""
         rule = self.exact.get(path)
-        if rule is None and operation == "list" and path.endswith("/"):
-            rule = self.exact.get(path[:-1])
         if rule is not None:
             return rule
         cached = self._cache.get(path, False)
@@ -112,21 +141,31 @@ class ACL:
 
 
 def parameters_allowed(rule: PathRule, data: dict[str, Any]) -> bool:
-    """Vault's parameter constraints: required present, denied absent, only allowed ones."""
+    """Vault's parameter constraints: required present, denied absent, only allowed ones.
+
+    Names compare case-insensitively (the policy's are lower-cased when parsed), so `TTL`
+    cannot slip past a deny on `ttl`. A `*` key in denied_parameters refuses any parameter
+    at all, as in Vault; an unlisted parameter must match the values of an allowed `*` entry
+    (Vault ignores them). Where Vault compares a list value whole, each element is checked
+    here: a list is denied if any element is, and allowed only if every element is.
+    """
+    names = {str(name).lower(): value for name, value in data.items()}
+    if len(names) != len(data):
+        return False  # the same parameter twice under two spellings: refuse, do not pick one
     for name in rule.required_parameters:
-        if name not in data:
+        if name not in names:
             return False
     denied = rule.denied_parameters
-    if denied:
-        for name, value in data.items():
-            patterns = denied.get(name, denied.get("*"))
-            if patterns is None:
-                continue
-            if not patterns or _matches_any(value, patterns):
+    if denied and names:
+        if "*" in denied:
+            return False
+        for name, value in names.items():
+            patterns = denied.get(name)
+            if patterns is not None and (not patterns or _matches_any(value, patterns)):
                 return False
     allowed = rule.allowed_parameters
-    if allowed is not None:
-        for name, value in data.items():
+    if allowed:
+        for name, value in names.items():
             patterns = allowed.get(name, allowed.get("*"))
             if patterns is None:
                 return False
@@ -136,16 +175,18 @@ def parameters_allowed(rule: PathRule, data: dict[str, Any]) -> bool:
 
 
 def _value_matches(value: Any, pattern: Any) -> bool:
-    """Vault's value globs: "*" alone, a "prefix*" or a "*suffix"; otherwise equality."""
+    """Vault's value globs: "prefix*", "*suffix", "*infix*"; and "*" alone for any value."""
     if isinstance(pattern, str) and isinstance(value, str):
         if pattern == "*":
             return True
-        if pattern.endswith("*") and not pattern.startswith("*"):
+        if len(pattern) > 1 and pattern.startswith("*") and pattern.endswith("*"):
+            return pattern[1:-1] in value
+        if pattern.endswith("*"):
             return value.startswith(pattern[:-1])
-        if pattern.startswith("*") and not pattern.endswith("*"):
+        if pattern.startswith("*"):
             return value.endswith(pattern[1:])
         return value == pattern
-    if isinstance(pattern, str) and isinstance(value, (int, float, bool)) and not isinstance(value, bool):
+    if isinstance(pattern, str) and isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value) == pattern
     return value == pattern
 

@@ -29,7 +29,9 @@ TICK_SECONDS = 1.0
 web_protocol.HttpRequestParser = HttpRequestParserPy
 # aiohttp refuses headers over 8 KiB with its own plain-text 400; strongroom reads larger
 # ones so that an oversized token gets the same 403 as any other bad token.
-RUNNER_OPTIONS = {"max_field_size": 65536, "max_line_size": 65536}
+# Request bodies are never decompressed: the pipeline refuses Content-Encoding, and aiohttp
+# would otherwise inflate a gzip bomb while discarding the unread body.
+RUNNER_OPTIONS = {"max_field_size": 65536, "max_line_size": 65536, "auto_decompress": False}
 
 
 
@@ -75,5 +77,5 @@ def build_app(settings: Settings, on_ready: Callable[[Core], None] | None = None
     if on_ready is not None:
         app[ON_READY] = on_ready
     app.cleanup_ctx.append(_core_context)
-    app.router.add_route("*", "/{tail:.*}", _entry)
+    app.router.add_route("*", "/{tail:(?s:.*)}", _entry)  # (?s): a decoded %0A must match too
     return app

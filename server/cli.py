@@ -117,12 +117,9 @@ class InFlight:
 
 
 def make_runner(app: web.Application) -> web.AppRunner:
-    """The runner production uses: strongroom's access log, and request bodies never
-    decompressed (the pipeline refuses Content-Encoding; aiohttp would otherwise inflate a
-    gzip bomb while discarding the unread body)."""
-    options = {"auto_decompress": False, **RUNNER_OPTIONS}
+    """The runner production uses: strongroom's access log and RUNNER_OPTIONS."""
     return web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=HANDLER_GRACE,
-                         handle_signals=False, **options)
+                         handle_signals=False, **RUNNER_OPTIONS)
 
 
 async def _run(settings: Settings, on_ready) -> None:

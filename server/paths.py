@@ -16,6 +16,7 @@ from server.errors import BadRequestError, NotFoundError
 API_PREFIX = "/v1/"
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
+_ENCODED_SLASH = re.compile(r"%2[Ff]")
 
 
 def canonical_path(raw_path: str) -> str:
@@ -28,6 +29,10 @@ def canonical_path(raw_path: str) -> str:
     encoded = raw_path[len(API_PREFIX) :]
     if _PERCENT.search(encoded):
         raise BadRequestError("invalid percent-encoding in request path")
+    if _ENCODED_SLASH.search(encoded):
+        # Decoded, `sys%2Fmounts` is `sys/mounts` to a handler but one segment to anything
+        # that splits the raw path: two readings of one request.
+        raise BadRequestError("request path contains an encoded '/' (%2F)")
     try:
         path = unquote(encoded, errors="strict")
     except UnicodeDecodeError:

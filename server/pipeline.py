@@ -146,7 +146,7 @@ async def dispatch(core: "Core", req: Request) -> Reply:
     if route is not None:
         handler = route.operations.get(req.operation)
         if handler is None:
-            raise MethodNotAllowedError(*([] if route.raw else ["unsupported operation"]))
+            raise MethodNotAllowedError(bare=route.raw)
         await _audit_request(core, req)
         return _maybe_wrap(core, req, await handler(core, req, match))
     if req.path.startswith("sys/") or req.path == "sys":
@@ -197,18 +197,14 @@ def _authorize(core: "Core", req: Request, route, engine) -> None:
 
 
 def _check_wrapping(req: Request, rule) -> None:
-    """A policy's min/max_wrapping_ttl bound the X-Vault-Wrap-TTL a request may carry."""
+    """A rule with min/max_wrapping_ttl admits only requests whose response is wrapped
+    (X-Vault-Wrap-TTL) within those bounds, as Vault's ACL does; otherwise the same 403."""
     if not (rule.min_wrapping_ttl or rule.max_wrapping_ttl):
         return
     ttl = req.wrap_ttl
-    if ttl is None:
-        if rule.min_wrapping_ttl:
-            raise PermissionDeniedError("request must be response-wrapped by policy")
-        return
-    if rule.min_wrapping_ttl and ttl < rule.min_wrapping_ttl:
-        raise PermissionDeniedError("wrapping TTL is lower than the policy's minimum")
-    if rule.max_wrapping_ttl and ttl > rule.max_wrapping_ttl:
-        raise PermissionDeniedError("wrapping TTL is higher than the policy's maximum")
+    if (ttl is None or (rule.min_wrapping_ttl and ttl < rule.min_wrapping_ttl)
+            or (rule.max_wrapping_ttl and ttl > rule.max_wrapping_ttl)):
+        raise PermissionDeniedError()
 
 
 def wrap_ttl(req: Request) -> int | None:
@@ -292,8 +288,6 @@ async def _durable(core: "Core", reply: Reply) -> Reply:
 async def _audit_response(core: "Core", req: Request, reply: Reply) -> Reply:
     """Record the outcome (denials included); an unrecordable response becomes a 500."""
     try:
-        if core.audit.has_pending:  # ceremony events from while sealed go first, in order
-            await core.audit.flush_pending()
         if not req.audited:
             errors = reply.body.get("errors") if isinstance(reply.body, dict) else None
             await _audit_request(core, req, "; ".join(errors) if errors else "")

@@ -16,6 +16,7 @@ once, so `Root`, ` root` and `ROOT` all are `root` (Vault CVE-2025-5999).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,7 +93,10 @@ def parse_policy(name: str, text: str) -> Policy:
     blocks = data.get("path", {})
     rules: dict[str, PathRule] = {}
     for path, body in _path_blocks(blocks):
-        rule = _rule(path, body)
+        try:
+            rule = _rule(path, body)
+        except PolicyError as exc:
+            raise PolicyError(f"failed to parse policy: {exc}") from None
         rules[path] = merge_rules(rules[path], rule) if path in rules else rule
     return Policy(name=name, text=text, rules=list(rules.values()))
 
@@ -112,34 +116,40 @@ def _path_blocks(blocks: Any) -> list[tuple[str, Any]]:
 
 def _rule(path: Any, body: Any) -> PathRule:
     if not isinstance(path, str):
-        raise PolicyError("failed to parse policy: path labels must be strings")
+        raise PolicyError("path labels must be strings")
     if not isinstance(body, dict):
-        raise PolicyError(f"failed to parse policy: path {path!r} must have a block body")
+        raise PolicyError(f"path {_quoted(path)} must have a block body")
     unknown = set(body) - RULE_KEYS
     if unknown:
-        raise PolicyError(f"failed to parse policy: path {path!r}: unknown key {sorted(unknown)[0]!r}")
+        raise PolicyError(f"path {_quoted(path)}: unknown key {_quoted(sorted(unknown)[0])}")
     path = path.lstrip("/")
     if "*" in path[:-1]:
-        raise PolicyError(f"path {path!r}: a glob '*' may only appear at the end")
+        raise PolicyError(f"path {_quoted(path)}: a glob '*' may only appear at the end")
     capabilities = set(_strings(body.get("capabilities", []), path, "capabilities"))
     legacy = body.get("policy")
     if legacy is not None:
         if legacy not in LEGACY_POLICY:
-            raise PolicyError(f"path {path!r}: invalid policy {legacy!r}")
+            raise PolicyError(f"path {_quoted(path)}: invalid policy {_quoted(legacy)}")
         capabilities |= LEGACY_POLICY[legacy]
     bad = capabilities - set(CAPABILITIES)
     if bad:
-        raise PolicyError(f"path {path!r}: invalid capability {sorted(bad)[0]!r}")
+        raise PolicyError(f"path {_quoted(path)}: invalid capability {_quoted(sorted(bad)[0])}")
     if "deny" in capabilities:
         capabilities = {"deny"}
+    min_wrapping_ttl = _ttl(body.get("min_wrapping_ttl"), path, "min_wrapping_ttl")
+    max_wrapping_ttl = _ttl(body.get("max_wrapping_ttl"), path, "max_wrapping_ttl")
+    if min_wrapping_ttl and max_wrapping_ttl and max_wrapping_ttl < min_wrapping_ttl:
+        raise PolicyError(f"path {_quoted(path)}: max_wrapping_ttl cannot be less than min_wrapping_ttl")
+    required = _strings(body.get("required_parameters", []), path, "required_parameters")
     return PathRule(
         path=path,
         capabilities=frozenset(capabilities),
         allowed_parameters=_parameters(body.get("allowed_parameters"), path, "allowed_parameters"),
         denied_parameters=_parameters(body.get("denied_parameters"), path, "denied_parameters"),
-        required_parameters=tuple(_strings(body.get("required_parameters", []), path, "required_parameters")),
-        min_wrapping_ttl=_ttl(body.get("min_wrapping_ttl"), path, "min_wrapping_ttl"),
-        max_wrapping_ttl=_ttl(body.get("max_wrapping_ttl"), path, "max_wrapping_ttl"),
+        # Parameter names compare case-insensitively, as in Vault (acl.parameters_allowed).
+        required_parameters=tuple(sorted({name.lower() for name in required})),
+        min_wrapping_ttl=min_wrapping_ttl,
+        max_wrapping_ttl=max_wrapping_ttl,
     )
 
 
@@ -152,7 +162,8 @@ def merge_rules(a: PathRule, b: PathRule) -> PathRule:
         allowed_parameters=_merge_params(a.allowed_parameters, b.allowed_parameters),
         denied_parameters=_merge_params(a.denied_parameters, b.denied_parameters),
         required_parameters=tuple(sorted(set(a.required_parameters) | set(b.required_parameters))),
-        min_wrapping_ttl=_merge_ttl(a.min_wrapping_ttl, b.min_wrapping_ttl, max),
+        # Vault keeps the lesser of two set minimums, and the lesser of two set maximums.
+        min_wrapping_ttl=_merge_ttl(a.min_wrapping_ttl, b.min_wrapping_ttl, min),
         max_wrapping_ttl=_merge_ttl(a.max_wrapping_ttl, b.max_wrapping_ttl, min),
     )
 
@@ -178,7 +189,7 @@ def _merge_ttl(a: int, b: int, pick) -> int:
 def _strings(value: Any, path: str, key: str) -> list[str]:
     if isinstance(value, (list, Repeated)) and all(isinstance(v, str) for v in value):
         return [v.strip().lower() if key == "capabilities" else v for v in value]
-    raise PolicyError(f"path {path!r}: {key} must be a list of strings")
+    raise PolicyError(f"path {_quoted(path)}: {key} must be a list of strings")
 
 
 def _parameters(value: Any, path: str, key: str) -> dict[str, list[Any]] | None:
@@ -190,12 +201,12 @@ def _parameters(value: Any, path: str, key: str) -> dict[str, list[Any]] | None:
             merged.update(part)
         value = merged
     if not isinstance(value, dict):
-        raise PolicyError(f"path {path!r}: {key} must be a map of parameter names to lists of values")
+        raise PolicyError(f"path {_quoted(path)}: {key} must be a map of parameter names to lists of values")
     result: dict[str, list[Any]] = {}
     for name, allowed in value.items():
         if not isinstance(allowed, (list, Repeated)):
-            raise PolicyError(f"path {path!r}: {key}.{name} must be a list")
-        result[str(name)] = list(allowed)
+            raise PolicyError(f"path {_quoted(path)}: {key}.{name} must be a list")
+        result[str(name).lower()] = list(allowed)
     return result
 
 
@@ -205,4 +216,9 @@ def _ttl(value: Any, path: str, key: str) -> int:
     try:
         return parse_duration(value)
     except (InvalidDurationError, TypeError):
-        raise PolicyError(f"path {path!r}: {key} is not a valid duration") from None
+        raise PolicyError(f"path {_quoted(path)}: {key} is not a valid duration") from None
+
+
+def _quoted(text: Any) -> str:
+    """Go's %q, as Vault's messages quote names: "a", not 'a'."""
+    return json.dumps(str(text))

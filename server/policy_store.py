@@ -76,6 +76,7 @@ class PolicyStore:
         self._mutex = threading.Lock()
         self._parsed: dict[str, Policy] = {}
         self._acls: dict[tuple[str, ...], ACL] = {}
+        self._generation = 0  # bumped on every write, so a stale compile is never cached
 
     def ensure_default(self) -> None:
         """Seed the `default` policy on a store that has none (after unseal)."""
@@ -86,6 +87,7 @@ class PolicyStore:
         with self._mutex:
             self._parsed.clear()
             self._acls.clear()
+            self._generation += 1
 
     def names(self) -> list[str]:
         return sorted({ROOT, *[n for n in self._view.list("") if not n.endswith("/")]})
@@ -97,42 +99,49 @@ class PolicyStore:
         cached = self._parsed.get(name)
         if cached is not None:
             return cached
+        generation = self._generation
         text = self._view.get(name)
         if text is None:
             return None
         policy = parse_policy(name, text)
-        self._parsed[name] = policy
+        with self._mutex:
+            if generation == self._generation:
+                self._parsed[name] = policy
         return policy
 
     def put(self, name: str, text: str) -> Policy:
         name = valid_name(name)
         if name == ROOT:
-            raise PolicyError("cannot update root policy")
+            raise PolicyError('cannot update "root" policy')
         policy = parse_policy(name, text)
         with self._mutex:
             self._view.put(name, text)
             self._parsed[name] = policy
             self._acls.clear()
+            self._generation += 1
         return policy
 
     def delete(self, name: str) -> None:
         name = normalise_name(name)
         if name == ROOT:
-            raise PolicyError("cannot delete root policy")
+            raise PolicyError('cannot delete "root" policy')
         if name == DEFAULT:
             raise PolicyError("cannot delete default policy")
         with self._mutex:
             self._view.delete(name)
             self._parsed.pop(name, None)
             self._acls.clear()
+            self._generation += 1
 
     def acl(self, names: tuple[str, ...] | list[str]) -> ACL:
         """The compiled ACL for a token's policies (unknown names grant nothing)."""
         key = tuple(sorted({normalise_name(n) for n in names}))
         acl = self._acls.get(key)
         if acl is None:
+            generation = self._generation
             policies = [p for p in (self.get(n) for n in key) if p is not None]
             acl = ACL(policies)
             with self._mutex:
-                self._acls[key] = acl
+                if generation == self._generation:
+                    self._acls[key] = acl
         return acl

@@ -27,6 +27,7 @@ import pytest
 from aiohttp import web
 
 from config import settings_from_dict
+from server.access_log import AccessLogger
 from server.app import RUNNER_OPTIONS, build_app
 from server.appkeys import CORE
 from server.core import Core
@@ -110,7 +111,8 @@ class ThreadedServer:
         self.loop.close()
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(build_app(self.settings), handle_signals=False, **RUNNER_OPTIONS)
+        self.runner = web.AppRunner(build_app(self.settings), handle_signals=False, access_log_class=AccessLogger,
+                                    **RUNNER_OPTIONS)
         await self.runner.setup()
         self.core = self.runner.app[CORE]
         listener = self.settings.listeners[0]

@@ -5,12 +5,14 @@ sys/audit (only when unsafe_allow_api_audit_creation is set); API-made ones are 
 barrier with every device's salt. Until the barrier opens there are no salts: events of the
 custodians' ceremonies wait in memory, with every string blanked, and are written first thing
 after unseal.
+
+A file device's chain continues from the file's last line. Nothing can be read back from a
+socket, so the last link sent to each socket device is kept in the barrier when it seals.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import threading
@@ -19,15 +21,25 @@ from typing import Any
 
 from config.settings import Settings
 from seal.barrier import Barrier
-from server.audit.chain import CHAIN_FIELD, GENESIS, last_digest, line_digest
-from server.audit.devices import AuditDeviceError, AuditWriteError, FileDevice, SocketDevice, make_device
+from seal.errors import SealedError
+from server.audit.chain import GENESIS, chained_line, last_digest, line_digest
+from server.audit.devices import (
+    AuditDeviceError,
+    AuditTimeoutError,
+    AuditWriteError,
+    FileDevice,
+    SocketDevice,
+    make_device,
+)
 from server.audit.entries import hash_entry
 from server.audit.hashing import AuditHasher, blank
+from storage import StorageError
 
 log = logging.getLogger("strongroom.audit")
 
 DEVICES_PATH = "core/audit"
 SALT_PREFIX = "core/audit-salt/"
+CHAIN_HEADS_PATH = "core/audit-chain-heads"
 PENDING_LIMIT = 1000
 API_CREATION_REFUSED = ("cannot enable audit device via API; use declarative, config-based audit device "
                         "management instead")
@@ -49,6 +61,7 @@ class AuditMount:
     hasher: AuditHasher = field(repr=False)
     previous: str = GENESIS
     lock: asyncio.Lock = field(default_factory=asyncio.Lock, repr=False)
+    resume_at: float = 0.0  # loop time; a device that hung is skipped until then
 
     def to_api(self) -> dict[str, Any]:
         return {"type": self.type, "description": self.description, "options": self.options,
@@ -63,26 +76,25 @@ class AuditBroker:
         self._barrier: Barrier | None = None
         self._mounts: dict[str, AuditMount] = {}
         self._pending: list[dict[str, Any]] = []
+        self._heads: dict[str, str] = {}  # socket device path -> last link sent
         self._mutex = threading.Lock()
-
-    @property
-    def has_pending(self) -> bool:
-        return bool(self._pending) and self._barrier is not None
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def load(self, barrier: Barrier) -> None:
         """After unseal: open declared and stored devices, then write what waited."""
         self._barrier = barrier
+        self._heads = dict(barrier.get(CHAIN_HEADS_PATH) or {})
         for declared in self._settings.audit_devices:
-            self._attach(declared.path, declared.type, declared.description, dict(declared.options),
-                         declared.local, declared=True)
+            self._register(self._mount(declared.path, declared.type, declared.description,
+                                       dict(declared.options), declared.local, declared=True))
         for record in barrier.get(DEVICES_PATH) or []:
             if record["path"] not in self._mounts:
-                self._attach(record["path"], record["type"], record["description"], record["options"],
-                             record["local"], declared=False)
+                self._register(self._mount(record["path"], record["type"], record["description"],
+                                           record["options"], record["local"], declared=False))
 
-    async def flush_pending(self) -> None:
+    async def _flush_pending(self) -> None:
+        """Write the ceremony events buffered while sealed (once there are salts), in order."""
         pending, self._pending = self._pending, []
         if not self._mounts:
             return
@@ -93,7 +105,14 @@ class AuditBroker:
                 log.error("a buffered ceremony event could not be audited")
 
     def close(self) -> None:
-        """On seal: close every device and forget salts."""
+        """On seal: keep the socket chains' heads, close every device and forget salts."""
+        heads = {m.path: m.previous for m in self._mounts.values() if not _file_backed(m.device)}
+        if heads and self._barrier is not None:
+            try:
+                self._barrier.put(CHAIN_HEADS_PATH, {**self._heads, **heads})
+            except (StorageError, SealedError) as exc:
+                log.error("the audit chain heads were not saved (%s): socket logs restart their chain",
+                          type(exc).__name__)
         for mount in self._mounts.values():
             mount.device.close()
         self._mounts.clear()
@@ -102,6 +121,7 @@ class AuditBroker:
     def reopen(self) -> None:
         """SIGHUP: reopen files after log rotation."""
         for mount in self._mounts.values():
+            mount.resume_at = 0.0
             try:
                 mount.device.reopen()
             except AuditWriteError as exc:
@@ -112,13 +132,27 @@ class AuditBroker:
     def list(self) -> dict[str, dict[str, Any]]:
         return {path: mount.to_api() for path, mount in sorted(self._mounts.items())}
 
-    def enable(self, path: str, device_type: str, description: str, options: dict[str, Any], local: bool) -> None:
+    async def enable(self, path: str, device_type: str, description: str, options: dict[str, Any],
+                     local: bool) -> None:
+        """sys/audit/:path: only if the config allows it, and only a device that works now.
+
+        A device enabled broken would fail every later request, the disable included.
+        """
         if not self._settings.unsafe_allow_api_audit_creation:
             raise AuditDeviceError(API_CREATION_REFUSED)
+        if path in self._mounts:
+            raise AuditDeviceError("path already in use")
+        mount = self._mount(path, device_type, description, options, local, declared=False)
+        try:
+            await mount.device.check()
+        except AuditWriteError as exc:
+            mount.device.close()
+            raise AuditDeviceError(f"audit backend failed test message: {exc}") from None
         with self._mutex:
             if path in self._mounts:
-                raise AuditDeviceError(f"path already in use: {path}")
-            self._attach(path, device_type, description, options, local, declared=False)
+                mount.device.close()
+                raise AuditDeviceError("path already in use")
+            self._register(mount)
             self._save()
 
     def disable(self, path: str) -> None:
@@ -135,11 +169,11 @@ class AuditBroker:
     def hash(self, path: str, value: str) -> str:
         mount = self._mounts.get(path)
         if mount is None:
-            raise AuditDeviceError(f"unknown audit backend {path}")
+            raise AuditDeviceError(f'unknown audit backend "{path}"')
         return mount.hasher.hash(value)
 
-    def _attach(self, path: str, device_type: str, description: str, options: dict[str, Any], local: bool,
-                declared: bool) -> None:
+    def _mount(self, path: str, device_type: str, description: str, options: dict[str, Any], local: bool,
+               declared: bool) -> AuditMount:
         options = {str(k): v if isinstance(v, (str, int, bool)) else str(v) for k, v in (options or {}).items()}
         device = make_device(device_type, options)
         salt_path = SALT_PREFIX + path.rstrip("/")
@@ -147,9 +181,12 @@ class AuditBroker:
         if salt is None:
             salt = os.urandom(32)
             self._barrier.put(salt_path, salt)
-        previous = last_digest(device.path) if isinstance(device, FileDevice) else GENESIS
-        self._mounts[path] = AuditMount(path, device_type, description, options, local, declared, device,
-                                        AuditHasher(salt), previous)
+        previous = last_digest(device.path) if _file_backed(device) else self._heads.get(path, GENESIS)
+        return AuditMount(path, device_type, description, options, local, declared, device, AuditHasher(salt),
+                          previous)
+
+    def _register(self, mount: AuditMount) -> None:
+        self._mounts[mount.path] = mount
 
     def _save(self) -> None:
         records = [{"path": m.path, "type": m.type, "description": m.description, "options": m.options,
@@ -164,19 +201,45 @@ class AuditBroker:
             if len(self._pending) < PENDING_LIMIT:
                 self._pending.append(hash_entry(entry, blank))
             return
+        if self._pending:  # what waited for the salt goes first, whoever writes next
+            await self._flush_pending()
         if not self._mounts:
             return
-        recorded = 0
-        for mount in list(self._mounts.values()):
-            hashed = entry if prehashed else hash_entry(entry, mount.hasher.redact)
-            async with mount.lock:  # one writer per device keeps the chain in order
-                line = json.dumps({**hashed, CHAIN_FIELD: mount.previous}, separators=(",", ":")).encode()
-                try:
-                    await mount.device.write(line + b"\n")
-                except AuditWriteError as exc:
-                    log.error("audit device %s failed: %s", mount.path, exc)
-                    continue
-                mount.previous = line_digest(line)
-            recorded += 1
-        if not recorded:
+        mounts = list(self._mounts.values())
+        written = await asyncio.gather(*(self._write(m, entry if prehashed else hash_entry(entry, m.hasher.redact))
+                                         for m in mounts))
+        if not any(written):
             raise AuditFailedError("no audit device could record the request")
+
+    @staticmethod
+    async def _write(mount: AuditMount, entry: dict[str, Any]) -> bool:
+        """One line on one device, within its write_timeout, the wait for its turn included.
+
+        A device that timed out is skipped for one more write_timeout: otherwise every entry
+        (a whole backlog of ceremony events, each request's two lines) would wait in turn.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() < mount.resume_at:
+            return False
+        deadline = loop.time() + mount.device.timeout
+        try:
+            async with asyncio.timeout_at(deadline):
+                await mount.lock.acquire()  # one writer per device keeps the chain in order
+        except TimeoutError:
+            return False  # the writer ahead of us hit the same hung device and reports it
+        try:
+            line = chained_line(entry, mount.previous)
+            await mount.device.write(line + b"\n", deadline)
+            mount.previous = line_digest(line)
+            return True
+        except AuditWriteError as exc:
+            if isinstance(exc, AuditTimeoutError):
+                mount.resume_at = loop.time() + mount.device.timeout
+            log.error("audit device %s failed: %s", mount.path, exc)
+            return False
+        finally:
+            mount.lock.release()
+
+
+def _file_backed(device: FileDevice | SocketDevice) -> bool:
+    return isinstance(device, FileDevice) and device.is_file

@@ -1,7 +1,14 @@
 """The hash chain through an audit log: each line names the SHA-256 of the line before it.
 
-A deleted, reordered or edited line breaks a link, which `strongroom audit verify FILE`
-reports. The first line of a file may name any predecessor (a rotated-away file).
+A line ends with two fields: prev_sha256, the digest of the previous line as written, and
+sha256, the digest of the line itself up to that field. A deleted, inserted or reordered
+line breaks a link; an edited line no longer matches its own digest (and, if that was
+recomputed, breaks the next link). `strongroom audit verify FILE` reports the first such
+line. The first line of a file may name any predecessor (a rotated-away file).
+
+Without a key the chain shows accidents and careless edits; someone who rewrites every line
+from the edit to the end, or cuts lines off the end, is caught only by a copy kept elsewhere
+(a second device).
 """
 
 from __future__ import annotations
@@ -9,14 +16,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+from typing import Any
 
 CHAIN_FIELD = "prev_sha256"
+DIGEST_FIELD = "sha256"
 GENESIS = "0" * 64
+_DIGEST_TAIL = re.compile(rb',"' + DIGEST_FIELD.encode() + rb'":"([0-9a-f]{64})"\}$')
 
 
 def line_digest(line: bytes) -> str:
     """The link value for a line as written (without its newline)."""
     return hashlib.sha256(line.rstrip(b"\n")).hexdigest()
+
+
+def chained_line(entry: dict[str, Any], previous: str) -> bytes:
+    """entry as one JSON line (no newline) that links to previous and carries its own digest."""
+    head = json.dumps({**entry, CHAIN_FIELD: previous}, separators=(",", ":")).encode()
+    own = hashlib.sha256(head).hexdigest()
+    return head[:-1] + f',"{DIGEST_FIELD}":"{own}"}}'.encode()
 
 
 def last_digest(path: str) -> str:
@@ -34,6 +52,23 @@ def last_digest(path: str) -> str:
     return line_digest(lines[-1]) if lines else GENESIS
 
 
+def _check_line(line: bytes) -> tuple[str | None, str]:
+    """(the line's link, "") or (None, why the line itself is broken)."""
+    tail = _DIGEST_TAIL.search(line)
+    if tail is None:
+        return None, "not an audit entry with chain fields"
+    head = line[:tail.start()] + b"}"
+    if hashlib.sha256(head).hexdigest() != tail[1].decode():
+        return None, "the line was edited: it does not match its own sha256"
+    try:
+        link = json.loads(line)[CHAIN_FIELD]
+    except (ValueError, KeyError, TypeError):
+        return None, "not an audit entry with chain fields"
+    if not isinstance(link, str):
+        return None, "not an audit entry with chain fields"
+    return link, ""
+
+
 def verify_file(path: str) -> tuple[int, int | None, str]:
     """(lines checked, first broken line number or None, reason)."""
     previous: str | None = None
@@ -41,12 +76,11 @@ def verify_file(path: str) -> tuple[int, int | None, str]:
     with open(path, "rb") as file:
         for number, raw in enumerate(file, start=1):
             line = raw.rstrip(b"\n")
-            try:
-                entry = json.loads(line)
-                link = entry[CHAIN_FIELD]
-            except (ValueError, KeyError, TypeError):
-                return number, number, "not an audit entry with a chain field"
+            link, problem = _check_line(line)
+            if link is None:
+                return number, number, problem
             if previous is not None and link != previous:
-                return number, number, "the chain link does not match the previous line"
+                return number, number, ("the chain link does not name the previous line: a line was deleted, "
+                                        "inserted or moved here, or the previous line was rewritten")
             previous = line_digest(line)
     return number, None, "ok"

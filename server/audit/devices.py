@@ -28,6 +28,10 @@ class AuditWriteError(Exception):
     """A device could not record a line."""
 
 
+class AuditTimeoutError(AuditWriteError):
+    """A device did not take a line within its write_timeout (a hung peer)."""
+
+
 def _option(options: Mapping[str, Any], *names: str, default: Any = None) -> Any:
     for name in names:
         if name in options and options[name] not in (None, ""):
@@ -35,10 +39,24 @@ def _option(options: Mapping[str, Any], *names: str, default: Any = None) -> Any
     return default
 
 
+def _write_timeout(value: Any) -> float:
+    """Seconds; Vault's default is "2s", and Go durations such as "500ms" are common here."""
+    text = str(value).strip()
+    try:
+        if text.endswith("ms") and text[:-2].isdigit():
+            seconds = int(text[:-2]) / 1000
+        else:
+            seconds = float(parse_duration(text))
+    except InvalidDurationError:
+        raise AuditDeviceError("write_timeout is not a valid duration") from None
+    return seconds or DEFAULT_WRITE_TIMEOUT
+
+
 class FileDevice:
     """Appends lines to a file (created 0600 by default), or writes them to stdout."""
 
     kind = "file"
+    timeout = DEFAULT_WRITE_TIMEOUT  # only bounds the wait for the device's turn: writes are local
 
     def __init__(self, options: Mapping[str, Any]) -> None:
         path = _option(options, "file_path", "path")
@@ -51,8 +69,13 @@ class FileDevice:
         self.path = path
         self.mode = self._mode(_option(options, "mode", default=DEFAULT_FILE_MODE))
         self._fd: int | None = None
-        if path not in ("stdout", "discard"):
+        if self.is_file:
             self._check_target()
+
+    @property
+    def is_file(self) -> bool:
+        """False for Vault's special paths "stdout" and "discard"."""
+        return self.path not in ("stdout", "discard")
 
     @staticmethod
     def _mode(value: Any) -> int:
@@ -76,7 +99,7 @@ class FileDevice:
             raise AuditDeviceError("the directory of file_path does not exist")
 
     def open(self) -> None:
-        if self.path in ("stdout", "discard") or self._fd is not None:
+        if not self.is_file or self._fd is not None:
             return
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
         try:
@@ -91,7 +114,11 @@ class FileDevice:
             raise AuditWriteError(f"cannot open audit file: {exc.strerror}") from None
         self._fd = fd
 
-    async def write(self, line: bytes) -> None:
+    async def check(self) -> None:
+        """Before a device is enabled through the API: can it be written at all?"""
+        self.open()
+
+    async def write(self, line: bytes, deadline: float | None = None) -> None:
         if self.path == "discard":
             return
         if self.path == "stdout":
@@ -134,29 +161,43 @@ class SocketDevice:
             raise AuditDeviceError("socket_type must be tcp or unix")
         if str(_option(options, "format", default="json")) != "json":
             raise AuditDeviceError("only the json format is supported")
-        try:
-            self.timeout = float(parse_duration(_option(options, "write_timeout", default="2s")))
-        except InvalidDurationError:
-            raise AuditDeviceError("write_timeout is not a valid duration") from None
+        self.timeout = _write_timeout(_option(options, "write_timeout", default="2s"))
+        self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
 
-    async def _connect(self) -> asyncio.StreamWriter:
+    async def _connect(self) -> None:
         if self.socket_type == "unix":
-            _, writer = await asyncio.open_unix_connection(self.address)
+            self._reader, self._writer = await asyncio.open_unix_connection(self.address)
         else:
             host, _, port = self.address.rpartition(":")
-            _, writer = await asyncio.open_connection(host.strip("[]"), int(port))
-        return writer
+            self._reader, self._writer = await asyncio.open_connection(host.strip("[]"), int(port))
 
-    async def write(self, line: bytes) -> None:
+    def _stale(self) -> bool:
+        # A peer that hung up is only noticed by a later write: the line written into the
+        # dead connection would be lost while counted as recorded. Reconnect instead.
+        return self._writer is None or self._writer.is_closing() or self._reader.at_eof()
+
+    async def check(self) -> None:
+        """Before a device is enabled through the API: connect (OpenBao's test message)."""
+        await self.write(b"", asyncio.get_running_loop().time() + self.timeout)
+
+    async def write(self, line: bytes, deadline: float | None = None) -> None:
+        """Send line, all within the deadline (loop time; default: write_timeout from now)."""
+        if deadline is None:
+            deadline = asyncio.get_running_loop().time() + self.timeout
         try:
-            async with asyncio.timeout(self.timeout or DEFAULT_WRITE_TIMEOUT):
-                if self._writer is None:
-                    self._writer = await self._connect()
-                self._writer.write(line)
-                await self._writer.drain()
-        except (OSError, TimeoutError, ValueError) as exc:
-            self.close()
+            async with asyncio.timeout_at(deadline):
+                if self._stale():
+                    self._abort()
+                    await self._connect()
+                if line:
+                    self._writer.write(line)
+                    await self._writer.drain()
+        except TimeoutError:
+            self._abort()
+            raise AuditTimeoutError(f"the audit socket took no line within {self.timeout:g}s") from None
+        except (OSError, ValueError) as exc:
+            self._abort()
             raise AuditWriteError(f"cannot write to the audit socket: {type(exc).__name__}") from None
 
     def open(self) -> None:
@@ -165,10 +206,17 @@ class SocketDevice:
     def reopen(self) -> None:
         self.close()
 
+    def _abort(self) -> None:
+        # After a failure the unsent rest of a line must not reach the peer later, and a
+        # peer that never reads must not keep a closing transport (and its buffer) alive.
+        if self._writer is not None:
+            self._writer.transport.abort()
+        self._reader = self._writer = None
+
     def close(self) -> None:
         if self._writer is not None:
             self._writer.close()
-            self._writer = None
+        self._reader = self._writer = None
 
 
 DEVICE_TYPES = {"file": FileDevice, "socket": SocketDevice}

@@ -78,36 +78,26 @@ def response_entry(req: Request, reply: Reply) -> dict[str, Any]:
             "response": response, "error": error}
 
 
+# Token metadata is caller-chosen text (OpenBao writes it plainly); strongroom HMACs it too.
+AUTH_SECRET_FIELDS = ("client_token", "accessor", "metadata")
+WRAP_SECRET_FIELDS = ("token", "accessor", "wrapped_accessor")
+
+
+def _redacted(block: Any, names: tuple[str, ...], redact: Callable[[Any], Any]) -> Any:
+    if not isinstance(block, dict):
+        return block
+    return {k: redact(v) if k in names and v else v for k, v in block.items()}
+
+
 def hash_entry(entry: dict[str, Any], redact: Callable[[Any], Any]) -> dict[str, Any]:
     """A copy of entry with every secret-bearing value passed through redact."""
     out = dict(entry)
-    auth = dict(entry["auth"])
-    for key in ("client_token", "accessor"):
-        if auth.get(key):
-            auth[key] = redact(auth[key])
-    out["auth"] = auth
-    request = dict(entry["request"])
-    for key in ("client_token", "client_token_accessor"):
-        if request.get(key):
-            request[key] = redact(request[key])
-    if request.get("data") is not None:
-        request["data"] = redact(request["data"])
-    out["request"] = request
+    out["auth"] = _redacted(entry["auth"], AUTH_SECRET_FIELDS, redact)
+    out["request"] = _redacted(entry["request"], ("client_token", "client_token_accessor", "data"), redact)
     if "response" in entry:
-        response = dict(entry["response"])
-        if response.get("data") is not None:
-            response["data"] = redact(response["data"])
-        if isinstance(response.get("auth"), dict):
-            auth_block = dict(response["auth"])
-            for key in ("client_token", "accessor"):
-                if auth_block.get(key):
-                    auth_block[key] = redact(auth_block[key])
-            response["auth"] = auth_block
-        if isinstance(response.get("wrap_info"), dict):
-            wrap = dict(response["wrap_info"])
-            for key in ("token", "accessor"):
-                if wrap.get(key):
-                    wrap[key] = redact(wrap[key])
-            response["wrap_info"] = wrap
+        response = _redacted(entry["response"], ("data",), redact)
+        for name, secret_fields in (("auth", AUTH_SECRET_FIELDS), ("wrap_info", WRAP_SECRET_FIELDS)):
+            if name in response:
+                response[name] = _redacted(response[name], secret_fields, redact)
         out["response"] = response
     return out

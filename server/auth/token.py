@@ -39,14 +39,14 @@ def _meta(data: dict[str, Any]) -> dict[str, str]:
 
 
 def auth_block(token: str, entry: TokenEntry) -> dict[str, Any]:
-    return {
+    """Vault's `auth` object; lease_duration is the TTL just granted, not a second less."""
+    block = {
         "client_token": token,
         "accessor": entry.accessor,
         "policies": entry.policies,
         "token_policies": entry.policies,
-        "identity_policies": None,
         "metadata": entry.meta or None,
-        "lease_duration": entry.ttl(time.time()),
+        "lease_duration": max(0, round(entry.expire_time - time.time())) if entry.expire_time else 0,
         "renewable": entry.renewable,
         "entity_id": "",
         "token_type": "service",
@@ -54,6 +54,9 @@ def auth_block(token: str, entry: TokenEntry) -> dict[str, Any]:
         "mfa_requirement": None,
         "num_uses": entry.num_uses,
     }
+    if not entry.policies:
+        del block["token_policies"]  # Vault omits it when empty
+    return block
 
 
 def lookup_body(entry: TokenEntry, token_id: str = "") -> dict[str, Any]:
@@ -82,51 +85,70 @@ def lookup_body(entry: TokenEntry, token_id: str = "") -> dict[str, Any]:
 
 
 def _requested_policies(req: Request, parent: TokenEntry) -> list[str]:
+    """Vault's policy resolution for a new token, but only root may go beyond its own.
+
+    With no policies asked for, the child inherits the parent's. Otherwise a non-root parent
+    may only hand out policies it holds, and `default` is added only if the parent has it
+    (Vault exempts sudo tokens too; strongroom does not). `root` alone stands for all.
+    """
     requested = fields.string_list(req.data, "policies")
+    no_default = fields.boolean(req.data, "no_default_policy")
     if requested is None:
-        policies = [p for p in parent.policies]
+        policies = set(parent.policies)
+        add_default = False
     else:
-        policies = sorted({normalise_name(p) for p in requested if normalise_name(p)})
-    if not parent.is_root:
-        extra = set(policies) - set(parent.policies) - {"default"}
-        if extra:
-            raise BadRequestError("child policies must be subset of parent")
-    if not fields.boolean(req.data, "no_default_policy") and "root" not in policies and "default" not in policies:
-        policies.append("default")
-    if fields.boolean(req.data, "no_default_policy") and requested is None and "default" in policies:
-        policies.remove("default")  # inherited from the parent, but asked to go without
+        policies = {normalise_name(p) for p in requested} - {""}
+        if parent.is_root:
+            add_default = not no_default
+        else:
+            if not policies <= set(parent.policies):
+                raise BadRequestError("child policies must be subset of parent")
+            add_default = not no_default and "default" in parent.policies
+    if "root" in policies:
+        return ["root"]
+    if add_default:
+        policies.add("default")
+    if no_default:
+        policies.discard("default")
     return sorted(policies)
 
 
 async def create(core: Core, req: Request, m: re.Match) -> Reply:
     data = req.data
     parent = req.token_entry
+    if parent.num_uses:
+        # Vault: a child would let a use-limited token escape its count.
+        raise BadRequestError("restricted use token cannot generate child tokens")
+    sudo = _has_sudo(req)
     orphan = m["kind"] == "create-orphan" or fields.boolean(data, "no_parent")
-    if fields.boolean(data, "no_parent") and not _has_sudo(req):
-        raise PermissionDeniedError("root or sudo privileges required to create orphan token")
+    if fields.boolean(data, "no_parent") and not sudo:
+        raise BadRequestError("root or sudo privileges required to create orphan token")
     if fields.string(data, "type", "service") not in ("service", "default"):
         raise BadRequestError("only service tokens are supported")
     token_id = fields.string(data, "id") or None
-    if token_id is not None and not parent.is_root:
-        raise PermissionDeniedError("root or sudo privileges required to specify token id")
+    if token_id is not None and not sudo:
+        raise BadRequestError("root or sudo privileges required to specify token id")
     if token_id is not None and (len(token_id) > 128 or not token_id.isprintable() or " " in token_id):
         raise BadRequestError("token id must be 1-128 printable characters without spaces")
     period = parse_ttl(data.get("period"), "period") or 0
-    if period and not _has_sudo(req):
-        raise PermissionDeniedError("root or sudo privileges required to create periodic token")
+    if period and not sudo:
+        raise BadRequestError("root or sudo privileges required to create periodic token")
     num_uses = fields.integer(data, "num_uses", 0)
     if num_uses < 0:
         raise BadRequestError("number of uses cannot be negative")
+    policies = _requested_policies(req, parent)
     token, entry = core.tokens.create(
         parent,
-        policies=_requested_policies(req, parent),
+        policies=policies,
         ttl=parse_ttl(data.get("ttl"), "ttl") or 0,
         explicit_max_ttl=parse_ttl(data.get("explicit_max_ttl"), "explicit_max_ttl") or 0,
         period=period, num_uses=num_uses, renewable=fields.boolean(data, "renewable", True),
         display_name=fields.string(data, "display_name"), meta=_meta(data), orphan=orphan,
         path="auth/token/" + m["kind"], token_id=token_id,
     )
-    return logical(req, None, auth=auth_block(token, entry))
+    missing = [f'Policy "{name}" does not exist' for name in policies
+               if name != "root" and core.policies.get(name) is None]
+    return logical(req, None, auth=auth_block(token, entry), warnings=missing or None)
 
 
 def _token_field(req: Request) -> str:
@@ -137,10 +159,10 @@ def _token_field(req: Request) -> str:
 
 
 async def lookup(core: Core, req: Request, m: re.Match) -> Reply:
-    token = _token_field(req)
+    token = fields.string(req.data, "token") or req.token or ""
     entry = core.tokens.lookup(token)
     if entry is None:
-        raise BadRequestError("bad token")
+        raise PermissionDeniedError("bad token")
     return logical(req, lookup_body(entry, token))
 
 
@@ -172,7 +194,7 @@ async def renew(core: Core, req: Request, m: re.Match) -> Reply:
     token = _token_field(req)
     entry = core.tokens.lookup(token)
     if entry is None:
-        raise BadRequestError("bad token")
+        raise BadRequestError("token not found")
     return _renewed(core, req, entry, token)
 
 
@@ -198,13 +220,20 @@ async def revoke_self(core: Core, req: Request, m: re.Match) -> Reply:
 
 async def revoke_orphan(core: Core, req: Request, m: re.Match) -> Reply:
     entry = core.tokens.lookup(_token_field(req))
-    if entry is not None:
-        core.tokens.revoke(entry.digest, orphan_children=True)
+    if entry is None:
+        raise BadRequestError("token to revoke not found")
+    core.tokens.revoke(entry.digest, orphan_children=True)
     return no_content()
 
 
 async def revoke_accessor(core: Core, req: Request, m: re.Match) -> Reply:
-    core.tokens.revoke(_by_accessor(core, req).digest)
+    accessor = fields.string(req.data, "accessor")
+    if not accessor:
+        raise BadRequestError("missing accessor")
+    entry = core.tokens.lookup_accessor(accessor)
+    if entry is None:
+        return logical(req, None, warnings=["No token found with this accessor"])
+    core.tokens.revoke(entry.digest)
     return no_content()
 
 

@@ -27,8 +27,8 @@ async def enable_device(core: Core, req: Request, m: re.Match) -> Reply:
     options = data.get("options") or {}
     if not isinstance(options, dict):
         raise BadRequestError("options must be an object")
-    core.audit.enable(_path(m), device_type, fields.string(data, "description"), options,
-                      fields.boolean(data, "local"))
+    await core.audit.enable(_path(m), device_type, fields.string(data, "description"), options,
+                            fields.boolean(data, "local"))
     return no_content()
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from seal.errors import InvalidShareError
 from seal.shares import decode_share
 from server.errors import BadRequestError
 
@@ -52,9 +53,12 @@ def string_list(data: dict[str, Any], name: str) -> list[str] | None:
 def submitted_key(data: dict[str, Any]) -> bytearray:
     """The `key` field as a share: hex or base64, within Vault's length bounds."""
     key = data.get("key")
-    if not isinstance(key, str):
+    try:
+        share = decode_share(key) if isinstance(key, str) else None
+    except InvalidShareError:
+        share = None
+    if share is None:
         raise BadRequestError("'key' must be a valid hex or base64 string")
-    share = decode_share(key)
     if len(share) < MIN_KEY_BYTES:
         raise BadRequestError(f"invalid key: key is shorter than minimum {MIN_KEY_BYTES} bytes")
     if len(share) > MAX_KEY_BYTES:

@@ -58,13 +58,14 @@ async def delete_policy(core: Core, req: Request, m: re.Match) -> Reply:
 def _paths(data: dict[str, Any]) -> list[str]:
     paths = fields.string_list(data, "paths") or ([fields.string(data, "path")] if data.get("path") else [])
     if not paths:
-        raise BadRequestError("missing paths")
+        raise BadRequestError("paths must be supplied")
     return [p.lstrip("/") for p in paths]
 
 
 def _capabilities_reply(req: Request, acl, paths: list[str]) -> Reply:
     data: dict[str, Any] = {p: acl.capabilities(p) for p in paths}
-    data["capabilities"] = sorted({c for p in paths for c in acl.capabilities(p)})
+    if len(paths) == 1:
+        data["capabilities"] = data[paths[0]]  # Vault's field for old clients, one path only
     return logical(req, data, top_level=True)
 
 

@@ -12,6 +12,7 @@ import base64
 import re
 from typing import Any
 
+from seal.lockedmem import zero_bytearray
 from seal.rekey import RekeyResult
 from server.core import Core
 from server.errors import BadRequestError
@@ -99,7 +100,10 @@ def handlers(legacy: bool) -> dict[str, dict[str, Any]]:
 
     async def update(core: Core, req: Request, m: re.Match) -> Reply:
         share, nonce = _share_and_nonce(req.data)
-        result = core.seal.rekey_update(share, nonce)
+        try:
+            result = core.seal.rekey_update(share, nonce)
+        finally:
+            zero_bytearray(share)
         return _wrap(req, _status(core) if result is None else _issued_body(result), legacy)
 
     async def read_verify(core: Core, req: Request, m: re.Match) -> Reply:
@@ -107,8 +111,11 @@ def handlers(legacy: bool) -> dict[str, dict[str, Any]]:
 
     async def write_verify(core: Core, req: Request, m: re.Match) -> Reply:
         share, nonce = _share_and_nonce(req.data)
-        status_before = _verify_status(core)
-        result = core.seal.rekey_verify_update(share, nonce)
+        try:
+            status_before = _verify_status(core)
+            result = core.seal.rekey_verify_update(share, nonce)
+        finally:
+            zero_bytearray(share)
         if result is None:
             status = _verify_status(core)
             return _wrap(req, status, legacy)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import re
 
+from seal.lockedmem import zero_bytearray
 from server.core import VERSION, Core
 from server.errors import BadRequestError
 from server.request import Request
@@ -71,14 +72,21 @@ async def write_unseal(core: Core, req: Request, m: re.Match) -> Reply:
         raise BadRequestError("'key' must be specified in request body as JSON, or 'reset' set to true")
     if not core.seal.initialized:
         raise BadRequestError("Vault is not initialized")
-    core.submit_unseal_share(fields.submitted_key(data))
+    share = fields.submitted_key(data)
+    try:
+        core.submit_unseal_share(share)
+    finally:
+        zero_bytearray(share)
     return raw(seal_status_body(core))
 
 
 async def check_share(core: Core, req: Request, m: re.Match) -> Reply:
     """strongroom's addition: a custodian checks a share without unsealing or counting it."""
     share = fields.submitted_key(req.data)
-    return raw({"valid": core.seal.check_share(share)})
+    try:
+        return raw({"valid": core.seal.check_share(share)})
+    finally:
+        zero_bytearray(share)
 
 
 async def write_seal(core: Core, req: Request, m: re.Match) -> Reply:
