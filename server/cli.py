@@ -1,36 +1,19 @@
-"""The `strongroom` command: `strongroom server -config FILE` or `strongroom server -dev`.
+"""The `strongroom` command: `strongroom server -config FILE`, `strongroom server -dev`, and
+`strongroom audit verify FILE`.
 
 Flags are spelled as Vault's (single dash, -dev-root-token-id ...); double dashes work too.
+The server's modules are imported only when a server is asked for, so `audit verify` starts
+fast.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import logging
-import signal
-import ssl
 import sys
 from typing import Sequence
 
-from aiohttp import web
-
 from config import ConfigError, dev_settings, load_settings
-from config.settings import ListenerSettings, Settings
-from server.access_log import AccessLogger
-from server.app import RUNNER_OPTIONS, build_app
-from server.appkeys import CORE
 from server.audit.chain import verify_file
-from server.core import Core
-from server.dev import prepare_dev_core
-from server.startup import StartupError, harden_process
-
-SHUTDOWN_GRACE = 30.0  # seconds for in-flight requests after SIGTERM
-# After the drain, what aiohttp itself still grants a handler before cancelling it.
-HANDLER_GRACE = 1.0
-log = logging.getLogger("strongroom")
-LOG_LEVELS = {"trace": logging.DEBUG, "debug": logging.DEBUG, "info": logging.INFO,
-              "warn": logging.WARNING, "error": logging.ERROR}
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -61,120 +44,13 @@ def _verify(path: str) -> int:
     return 0
 
 
-def _ssl_context(listener: ListenerSettings) -> ssl.SSLContext | None:
-    if listener.tls_disable:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3 if listener.tls_min_version == "tls13" else ssl.TLSVersion.TLSv1_2
-    context.load_cert_chain(listener.tls_cert_file, listener.tls_key_file)
-    return context
-
-
-def _address(listener: ListenerSettings) -> str:
-    scheme = "http" if listener.tls_disable else "https"
-    host = f"[{listener.host}]" if ":" in listener.host else listener.host
-    return f"{scheme}://{host}:{listener.port}"
-
-
-class InFlight:
-    """The requests inside the application, so that shutdown can wait for them.
-
-    aiohttp's own graceful shutdown stops reading from every connection first, so a request
-    whose body is still arriving could never finish; this drain runs before that.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.draining = False
-        self.idle = asyncio.Event()
-        self.idle.set()
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler) -> web.StreamResponse:
-        self.count += 1
-        self.idle.clear()
-        try:
-            response = await handler(request)
-            if self.draining:
-                response.force_close()  # no keep-alive while shutting down
-            return response
-        finally:
-            self.count -= 1
-            if not self.count:
-                self.idle.set()
-
-    async def drain(self, force: asyncio.Event, grace: float) -> None:
-        """Until no request is in flight, the grace runs out, or force is set."""
-        self.draining = True
-        waits = [asyncio.ensure_future(self.idle.wait()), asyncio.ensure_future(force.wait())]
-        try:
-            await asyncio.wait(waits, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
-        if self.count:
-            log.warning("stopping with %d request(s) still in flight", self.count)
-
-
-def make_runner(app: web.Application) -> web.AppRunner:
-    """The runner production uses: strongroom's access log and RUNNER_OPTIONS."""
-    return web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=HANDLER_GRACE,
-                         handle_signals=False, **RUNNER_OPTIONS)
-
-
-async def _run(settings: Settings, on_ready) -> None:
-    """Serve every listener until SIGTERM/SIGINT; then stop listening, drain in-flight
-    requests and seal. A second signal cuts the drain short."""
-    app = build_app(settings, on_ready)
-    in_flight = InFlight()
-    app.middlewares.append(in_flight.middleware)
-    runner = make_runner(app)
-    await runner.setup()
-    try:
-        sites = []
-        for listener in settings.listeners:
-            site = web.TCPSite(runner, listener.host, listener.port, ssl_context=_ssl_context(listener))
-            await site.start()
-            sites.append(site)
-        stop, force = asyncio.Event(), asyncio.Event()
-
-        def on_signal() -> None:
-            if stop.is_set():
-                force.set()
-            stop.set()
-
-        loop = asyncio.get_running_loop()
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(signum, on_signal)
-        loop.add_signal_handler(signal.SIGHUP, app[CORE].audit.reopen)  # log rotation
-        await stop.wait()
-        log.info("shutting down: draining requests, then sealing")
-        for site in sites:
-            await site.stop()
-        await in_flight.drain(force, SHUTDOWN_GRACE)
-    finally:
-        await runner.cleanup()
-
-
-def serve(settings: Settings, dev_token: str | None = None, dev: bool = False) -> None:
-    logging.basicConfig(level=LOG_LEVELS.get(settings.log_level, logging.INFO),
-                        format="%(asctime)s [%(levelname)s] %(name)s: %(message)s", stream=sys.stderr)
-    harden_process(settings)
-    addrs = ", ".join(_address(listener) for listener in settings.listeners)
-
-    def on_ready(core: Core) -> None:
-        if dev:
-            print(prepare_dev_core(core, _address(settings.listeners[0]), dev_token), flush=True)
-        print(f"==> strongroom server started! Listening on {addrs} (storage: {settings.storage.backend})",
-              flush=True)
-
-    asyncio.run(_run(settings, on_ready))
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "audit":
         return _verify(args.file)
+    from server.serve import serve
+    from server.startup import StartupError
+
     try:
         if args.dev:
             settings = dev_settings(address=args.dev_listen_address)

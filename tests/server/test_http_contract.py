@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from conftest import free_port, initialise, make_settings, running_server
 from server.app import build_app
-from server.cli import make_runner
+from server.serve import make_runner
 
 DENIED = {"errors": ["permission denied"]}
 SMALL = 1024  # max_request_size of the small_server fixture
@@ -54,7 +54,7 @@ def raw_http(server, head: str, body: bytes = b"", timeout: float = 10) -> tuple
 
 @pytest.fixture
 async def production_runner(tmp_path):
-    """The application behind the runner `strongroom server` uses (server.cli.make_runner)."""
+    """The application behind the runner `strongroom server` uses (server.serve.make_runner)."""
     port = free_port()
     runner = make_runner(build_app(make_settings(tmp_path / "production", port)))
     await runner.setup()
