@@ -7,8 +7,9 @@ when they return. Every lmdb.Error is translated here; none leaves storage/.
 Threads: reads run concurrently, each in its own read transaction; writes are serialised by
 `_write_lock`. A full map (MDB_MAP_FULL) is grown by doubling up to max_map_size and the whole
 write transaction retried. mdb_env_set_mapsize is allowed only while this process has no
-transaction open, so every transaction holds `_gate` shared and the resize holds it exclusive;
-the directory flock means no other process has the environment open.
+transaction open, so every transaction holds `_gate` shared and the resize holds it exclusive
+(as do close and a write abort, see _write); the directory flock means no other process has
+the environment open, so "this process" is everyone.
 
 After a fatal LMDB error (MDB_PANIC, MDB_CORRUPTED, a missing page) the backend refuses every
 later call with StoragePanicError: the server stops rather than serve from a damaged store.
@@ -245,6 +246,11 @@ class LMDBBackend:
 
     def _check_format(self) -> Any:
         """The data sub-db, after checking (or, in an empty environment, writing) the format."""
+        if self._env.max_key_size() < lmdb_layout.LONG_KEY_BYTES:
+            raise StorageFormatError(
+                f"this LMDB build takes keys of at most {self._env.max_key_size()} bytes; "
+                f"strongroom's layout needs {lmdb_layout.LONG_KEY_BYTES}"
+            )
         try:
             with self._env.begin(write=True) as txn:
                 names = [key for key, _ in txn.cursor()]

@@ -21,7 +21,6 @@ from storage import (
     StorageFormatError,
     StorageFullError,
     StorageInUseError,
-    StoragePanicError,
 )
 from storage.data_directory import LOCK_FILE
 from storage.lmdb_store import DATA_DB, FORMAT, FORMAT_KEY, META_DB, MIN_MAP_SIZE
@@ -137,7 +136,7 @@ def test_map_grows_then_full_keeps_earlier_data(tmp_path: Path) -> None:
     assert store.get(f"big/{written:04}") is None
     assert all(store.get(f"big/{i:04}") == chunk for i in range(written))
     with pytest.raises(StorageFullError):
-        store.transaction([Put("small/first", b"fits"), Put("big/huge", os.urandom(4 * chunk.__len__() * 8))])
+        store.transaction([Put("small/first", b"fits"), Put("big/huge", os.urandom(32 * len(chunk)))])
     assert store.get("small/first") is None
     assert store.list("") == ["big/"]
     store.close()
@@ -233,3 +232,19 @@ def test_fresh_directory_gets_format_record(tmp_path: Path) -> None:
         with env.begin() as txn:
             assert txn.get(FORMAT_KEY, db=meta) == FORMAT
             assert sorted(key for key, _ in txn.cursor()) == [DATA_DB, META_DB]
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        dict(map_size=MIN_MAP_SIZE - 4096, max_map_size=1 << 20),
+        dict(map_size=1 << 20, max_map_size=1 << 19),
+        dict(map_size="big", max_map_size=1 << 20),
+        dict(map_size=True, max_map_size=1 << 20),
+        dict(map_size=1 << 20, max_map_size=1 << 20, max_readers=0),
+    ],
+)
+def test_bad_sizes_refused_before_touching_disk(tmp_path: Path, sizes: dict[str, object]) -> None:
+    with pytest.raises(ValueError):
+        LMDBBackend(tmp_path / "data", **sizes)  # type: ignore[arg-type]
+    assert not (tmp_path / "data").exists()
