@@ -64,6 +64,14 @@ class ACL:
         self._rank = {p: _priority(p) for p, _ in patterns}
         patterns.sort(key=lambda item: self._rank[item[0]], reverse=True)
         self._patterns = [(_compile(p), r, _literal_prefix(p)) for p, r in patterns]
+        # Candidates by the path's first segment: a pattern whose first segment is literal
+        # can only match paths starting with it; the others are candidates everywhere.
+        self._anywhere = [item for item in self._patterns if "/" not in item[2]]
+        firsts = {item[2].split("/", 1)[0] for item in self._patterns if "/" in item[2]}
+        self._by_first = {
+            first: [item for item in self._patterns if "/" not in item[2] or item[2].split("/", 1)[0] == first]
+            for first in firsts
+        }
         self._cache: dict[str, PathRule | None] = {}
 
     def rule_for(self, path: str, operation: str | None = None) -> PathRule | None:
@@ -97,8 +105,8 @@ class ACL:
         if cached is not False:
             return cached
         found = None
-        for compiled, candidate, _ in self._patterns:  # most specific first
-            if compiled.fullmatch(path):
+        for compiled, candidate, literal in self._by_first.get(path.split("/", 1)[0], self._anywhere):
+            if path.startswith(literal) and compiled.fullmatch(path):  # most specific first
                 found = candidate
                 break
         if len(self._cache) >= _CACHE_LIMIT:

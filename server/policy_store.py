@@ -15,6 +15,7 @@ from server.policy import Policy, PolicyError, normalise_name, parse_policy, val
 POLICY_VIEW = "sys/policy/"
 ROOT = "root"
 DEFAULT = "default"
+ACL_CACHE_LIMIT = 10_000  # distinct policy sets held compiled; past it, start afresh
 
 # Vault's default policy, trimmed to the endpoints strongroom serves.
 DEFAULT_POLICY = """\
@@ -134,14 +135,23 @@ class PolicyStore:
             self._generation += 1
 
     def acl(self, names: tuple[str, ...] | list[str]) -> ACL:
-        """The compiled ACL for a token's policies (unknown names grant nothing)."""
+        """The compiled ACL for a token's policies (unknown names grant nothing).
+
+        Cached under the names as the token holds them (already normalised when it was
+        made, so the hot path does no string work) and under their normalised form.
+        """
+        raw = tuple(names)
+        acl = self._acls.get(raw)
+        if acl is not None:
+            return acl
         key = tuple(sorted({normalise_name(n) for n in names}))
+        generation = self._generation
         acl = self._acls.get(key)
         if acl is None:
-            generation = self._generation
-            policies = [p for p in (self.get(n) for n in key) if p is not None]
-            acl = ACL(policies)
-            with self._mutex:
-                if generation == self._generation:
-                    self._acls[key] = acl
+            acl = ACL([p for p in (self.get(n) for n in key) if p is not None])
+        with self._mutex:
+            if generation == self._generation:
+                if len(self._acls) >= ACL_CACHE_LIMIT:
+                    self._acls.clear()
+                self._acls[key] = self._acls[raw] = acl
         return acl
