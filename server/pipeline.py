@@ -75,6 +75,9 @@ async def _read_body(request: web.Request, listener: ListenerSettings) -> bytes:
     limit = listener.max_request_size
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLargeError("http: request body too large")
+    length = request.content_length
+    if length is not None and request.content.total_bytes >= length:
+        return await request.read()  # already all here (small bodies): no timer needed
     chunks, size = [], 0
     try:
         async with asyncio.timeout(listener.max_request_duration):
@@ -166,7 +169,7 @@ def _maybe_wrap(core: "Core", req: Request, reply: Reply) -> Reply:
 
 async def _audit_request(core: "Core", req: Request, error: str = "") -> None:
     """Record the request before anything runs: if no device can, nothing runs (fail closed)."""
-    if req.audit and not req.audited:
+    if req.audit and not req.audited and core.audit.recording:
         await core.audit.log(request_entry(req, error))
         req.audited = True
 
@@ -260,7 +263,7 @@ async def api_handler(request: web.Request) -> web.Response:
     except Exception as exc:  # every failure becomes a Vault-shaped error, never a traceback
         reply = error_reply(exc)
     reply = await _durable(core, reply)
-    if req.audit:
+    if req.audit and core.audit.recording:
         reply = await _audit_response(core, req, reply)
     return render(reply, head=request.method == "HEAD")
 

@@ -8,6 +8,7 @@ import signal
 import ssl
 import sys
 
+import uvloop
 from aiohttp import web
 
 from config.settings import ListenerSettings, Settings
@@ -133,6 +134,7 @@ def serve(settings: Settings, dev_token: str | None = None, dev: bool = False) -
         print(f"==> strongroom server started! Listening on {addrs} (storage: {settings.storage.backend})",
               flush=True)
 
-    asyncio.run(_run(settings, on_ready))
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(_run(settings, on_ready))
 
 

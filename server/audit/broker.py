@@ -195,6 +195,12 @@ class AuditBroker:
 
     # -- logging -----------------------------------------------------------------------
 
+    @property
+    def recording(self) -> bool:
+        """Whether entries are wanted now: devices exist, or the seal is closed (buffering),
+        or ceremony events wait. When False, building an entry would be wasted work."""
+        return self._barrier is None or bool(self._mounts) or bool(self._pending)
+
     async def log(self, entry: dict[str, Any], prehashed: bool = False) -> None:
         """Record entry on every device; AuditFailedError if none could."""
         if self._barrier is None:
