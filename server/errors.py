@@ -17,6 +17,7 @@ from seal.errors import (
     SealedError,
 )
 from seal.generate_root import RootGenerationError
+from seal.keyring import TermStateError
 from server.audit.broker import AuditFailedError
 from server.audit.devices import AuditDeviceError
 from server.policy import PolicyError
@@ -106,6 +107,7 @@ ERROR_TABLE: list[tuple[type[Exception], int, str | None]] = [
     (AppRoleError, 400, None),
     (UserpassError, 400, None),
     (LoginRejectedError, 400, None),
+    (TermStateError, 400, None),
 ]
 
 

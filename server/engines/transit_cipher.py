@@ -1,0 +1,155 @@
+"""Encrypt and decrypt one value under a transit key, with Vault's rules and messages.
+
+A ciphertext is `vault:vN:` + base64(nonce || ciphertext || tag) for the AEAD types and
+`vault:vN:` + base64(RSA-OAEP) for RSA keys (OAEP with SHA-256 and MGF1-SHA-256, empty label,
+RFC 8017 §7.1), byte for byte what Vault produces. Every failure to decrypt is a
+CiphertextError (a 400), never an unexpected exception.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import padding
+
+from seal.lockedmem import zero_bytearray
+from server.engines.transit_encoding import Base64Error, b64decode, b64encode, split_versioned, version_prefix
+from server.engines.transit_errors import CiphertextError, TransitError, UnsupportedKeyOperationError
+from server.engines.transit_key import CONVERGENT_VERSION, TransitKey
+from server.engines.transit_symmetric import AEAD, convergent_nonce, derive_key, make_aead, open_sealed, seal
+
+HMAC_PART_BYTES = 32
+OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
+
+
+@contextmanager
+def version_key(key: TransitKey, version: int, context: bytes, extra: int = 0) -> Iterator[memoryview]:
+    """The symmetric key for a version: its own bytes, or for derived keys the key derived
+    from context (Vault's Policy.GetKey), `key_bytes + extra` long. Derived bytes are zeroed
+    on exit; the view must not outlive the block."""
+    wanted = key.type.key_bytes + extra
+    if not key.derived:
+        yield key.version(version).secret.view()  # type: ignore[union-attr]
+        return
+    if not key.type.supports_derivation:
+        raise TransitError(f"derivation not supported for key type {key.type.name}")
+    if not context:
+        derive_key(key.kdf, b"", context, wanted)  # raises Vault's missing-context error
+    base = key.version(version)
+    derived = derive_key(key.kdf, base.secret.view(), context, wanted)  # type: ignore[union-attr]
+    try:
+        if len(derived) < wanted:
+            raise TransitError("could not derive key, length too small")
+        yield memoryview(derived)
+    finally:
+        zero_bytearray(derived)
+
+
+def _cipher(key: TransitKey, version: int, context: bytes, extra: int = 0) -> tuple[AEAD, bytes | None]:
+    """(cipher, convergent HMAC key or None). Non-derived keys reuse the version's cipher;
+    a derived key's material is zeroed as soon as the cipher holds its own copy."""
+    if not key.derived:
+        return key.version(version).aead(key.type), None
+    with version_key(key, version, context, extra) as material:
+        return make_aead(key.type, material[: key.type.key_bytes]), (
+            bytes(material[key.type.key_bytes:]) if extra else None)
+
+
+def _refuse_old_convergent(scheme: int) -> None:
+    # Convergent schemes 1 and 2 took the nonce from the caller; Vault refuses them now.
+    if 0 < scheme < CONVERGENT_VERSION:
+        raise TransitError(f"refusing to support decryption with old convergent encryption key: version {scheme}")
+
+
+Encrypt = Callable[[bytes, "bytes | None"], str]
+Decrypt = Callable[[bytes, "bytes | None"], bytes]
+
+
+def encryptor(key: TransitKey, requested_version: int, context: bytes) -> tuple[Encrypt, int]:
+    """Everything encrypting under one (version, context) needs, checked and derived once
+    (Vault's EncryptWithFactory, in its order): a batch reuses it for each of its items.
+    Returns (plaintext, associated data) -> ciphertext string, and the version used."""
+    key.require_usable()
+    kt = key.type
+    if not kt.supports_encryption:
+        raise UnsupportedKeyOperationError(f"message encryption not supported for key type {kt.name}")
+    version = key.encryption_version(requested_version)
+    prefix = version_prefix(version)
+    if kt.family == "rsa":
+        public = key.version(version).public_key(kt)
+
+        def rsa_encrypt(plaintext: bytes, associated_data: bytes | None) -> str:
+            try:
+                return prefix + b64encode(public.encrypt(plaintext, OAEP_SHA256))
+            except ValueError:
+                raise TransitError(
+                    "failed to RSA encrypt the plaintext: crypto/rsa: message too long for RSA key size") from None
+
+        return rsa_encrypt, version
+    scheme = key.convergent_scheme(version)
+    cipher, hmac_key = _cipher(key, version, context, HMAC_PART_BYTES if scheme > 2 else 0)
+    if not key.convergent:
+        return (lambda plaintext, associated_data:
+                prefix + b64encode(seal(kt, cipher, plaintext, associated_data))), version
+    _refuse_old_convergent(scheme)
+    if hmac_key is None:
+        raise TransitError(f"unhandled convergent version {scheme}")
+    return (lambda plaintext, associated_data: prefix + b64encode(
+        seal(kt, cipher, plaintext, associated_data, convergent_nonce(kt, hmac_key, plaintext)))), version
+
+
+def encrypt(key: TransitKey, requested_version: int, context: bytes, plaintext: bytes,
+            associated_data: bytes | None = None) -> tuple[str, int]:
+    """(ciphertext string, version used) for one plaintext."""
+    run, version = encryptor(key, requested_version, context)
+    return run(plaintext, associated_data), version
+
+
+def read_ciphertext(key: TransitKey, value: str) -> tuple[int, bytes]:
+    """(version, raw bytes) of a `vault:vN:` ciphertext the key may decrypt, checked in
+    Vault's DecryptWithFactory order."""
+    key.require_usable()
+    if not key.type.supports_decryption:
+        raise UnsupportedKeyOperationError(f"message decryption not supported for key type {key.type.name}")
+    version, payload = parse_versioned(value, "ciphertext")
+    version = key.check_decryption_version(version, "ciphertext")
+    _refuse_old_convergent(key.convergent_scheme(version))
+    try:
+        return version, b64decode(payload)
+    except Base64Error:
+        raise CiphertextError("invalid ciphertext: could not decode base64") from None
+
+
+def decryptor(key: TransitKey, version: int, context: bytes) -> Decrypt:
+    """(raw ciphertext, associated data) -> plaintext for one checked (version, context)."""
+    kt = key.type
+    if kt.family == "rsa":
+        entry = key.version(version)
+        if not entry.has_private:
+            raise TransitError("cannot decrypt ciphertext, key version does not have a private counterpart")
+        private = entry.private_key(kt)
+
+        def rsa_decrypt(blob: bytes, associated_data: bytes | None) -> bytes:
+            try:
+                return private.decrypt(blob, OAEP_SHA256)
+            except ValueError:
+                raise CiphertextError("failed to RSA decrypt the ciphertext: crypto/rsa: decryption error") from None
+
+        return rsa_decrypt
+    cipher, _ = _cipher(key, version, context)
+    return lambda blob, associated_data: open_sealed(kt, cipher, blob, associated_data)
+
+
+def decrypt(key: TransitKey, context: bytes, value: str, associated_data: bytes | None = None) -> bytes:
+    """The plaintext of one `vault:vN:` ciphertext."""
+    version, blob = read_ciphertext(key, value)
+    return decryptor(key, version, context)(blob, associated_data)
+
+
+def parse_versioned(value: str, noun: str) -> tuple[int, str]:
+    try:
+        return split_versioned(value, noun)
+    except ValueError as exc:
+        raise CiphertextError(str(exc)) from None

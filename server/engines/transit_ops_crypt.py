@@ -1,0 +1,342 @@
+"""Handlers for encrypt, decrypt, rewrap and datakey under transit/, batch_input included.
+
+Batch semantics are Vault's: items are checked first (a context in some items but not all
+refuses the whole request), each item then succeeds or carries its own "error", and a batch
+with any failed item answers 400 (or partial_failure_response_code when some succeeded)
+with the full body. Rewrap reports item errors with a 200, as Vault does.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable
+
+from server.engines.transit_cipher import decryptor, encryptor, read_ciphertext
+from server.engines.transit_cipher import encrypt as encrypt_value
+from server.engines.transit_encoding import Base64Error, b64decode, b64encode
+from server.engines.transit_errors import AssociatedDataNotSupportedError, TransitError
+from server.engines.transit_fields import Fields, go_type_name
+from server.engines.transit_key import TransitKey
+from server.engines.transit_keytypes import DEFAULT_KEY_TYPE, KEY_TYPES, generate_material
+from server.engines.transit_ops_keys import now_ns
+from server.errors import BadRequestError
+from server.request import Request
+from server.routing import Reply, logical
+
+if TYPE_CHECKING:
+    import re
+
+    from server.engines.transit import TransitEngine
+
+UPSERT_TYPES = ("aes128-gcm96", "aes256-gcm96", "chacha20-poly1305", "xchacha20-poly1305")
+DATAKEY_BITS = {128: 16, 256: 32, 512: 64}
+_FIELD_ORDER = ("context", "ciphertext", "plaintext", "key_version", "associated_data", "reference")
+
+
+@dataclass
+class BatchItem:
+    plaintext: str = ""
+    ciphertext: str = ""
+    context: str = ""
+    key_version: int = 0
+    associated_data: str = ""
+    reference: str = ""
+    decoded_context: bytes = b""
+
+
+def decode_batch(raw: Any, *, plaintext: bool = False, ciphertext: bool = False) -> list[BatchItem]:
+    """Vault's decodeBatchRequestItems: per-field type checks, all problems reported at once."""
+    if not isinstance(raw, list):
+        raise BadRequestError(f"failed to parse batch input: source data must be an array or slice, got "
+                              f"{go_type_name(raw)}")
+    required = "plaintext" if plaintext else "ciphertext" if ciphertext else ""
+    items, problems = [], []
+    for i, entry in enumerate(raw):
+        if not isinstance(entry, dict):
+            raise BadRequestError(f"failed to parse batch input: [{i}] expected a map, got '{go_type_name(entry)}'")
+        items.append(_decode_item(i, entry, required, problems))
+    if problems:
+        raise BadRequestError("failed to parse batch input: " + "\n".join(problems))
+    return items
+
+
+def _decode_item(i: int, entry: dict[str, Any], required: str, problems: list[str]) -> BatchItem:
+    item = BatchItem()
+    for field_name in _FIELD_ORDER:  # Vault's order, so its messages come in its order
+        if field_name not in entry:
+            if field_name == required:
+                verb = "encrypt" if field_name == "plaintext" else "decrypt"
+                problems.append(f"'[{i}].{field_name}' missing {field_name} to {verb}")
+            continue
+        value = entry[field_name]
+        if field_name == "key_version":
+            if isinstance(value, int) and not isinstance(value, bool):
+                item.key_version = value
+            elif isinstance(value, float):
+                problems.append(f'error decoding json.Number into [{i}].key_version: strconv.ParseInt: parsing '
+                                f'"{value}": invalid syntax')
+            elif value is not None:
+                problems.append(f"'[{i}].key_version' expected type 'int', got unconvertible type "
+                                f"'{go_type_name(value)}'")
+        elif value is None and field_name != "plaintext":  # Vault skips nulls, except a null plaintext
+            continue
+        elif isinstance(value, str):
+            setattr(item, field_name, value)
+        else:
+            problems.append(f"'[{i}].{field_name}' expected type 'string', got unconvertible type "
+                            f"'{go_type_name(value)}'")
+    return item
+
+
+@dataclass
+class Batch:
+    """The items of one encrypt/decrypt/rewrap call, their results, and Vault's bookkeeping."""
+
+    items: list[BatchItem]
+    batch: bool  # False: a single item given as top-level fields
+    results: list[dict[str, Any]] = field(default_factory=list)
+    user_error: bool = False
+    success: bool = False
+
+    def __post_init__(self) -> None:
+        self.results = [{} for _ in self.items]
+
+    def refuse(self, check: Callable[[BatchItem], str | None]) -> None:
+        for item, result in zip(self.items, self.results):
+            message = None if "error" in result else check(item)
+            if message:
+                result["error"], self.user_error = message, True
+
+    def check_contexts(self) -> bool:
+        """Decode each item's context; all items or none must have one (Vault's rule)."""
+        context_set = bool(self.items[0].context)
+        if any(bool(item.context) != context_set for item in self.items):
+            raise BadRequestError("context should be set either in all the request blocks or in none")
+        for item, result in zip(self.items, self.results):
+            if item.context and "error" not in result:
+                try:
+                    item.decoded_context = b64decode(item.context)
+                except Base64Error as exc:
+                    result["error"], self.user_error = str(exc), True
+        return context_set
+
+    def run(self, operation: Callable[[int, BatchItem], dict[str, Any]]) -> None:
+        """Apply operation to every item that has no error yet."""
+        for index, (item, result) in enumerate(zip(self.items, self.results)):
+            if "error" in result:
+                continue
+            try:
+                result.update(operation(index, item))
+                self.success = True
+            except AssociatedDataNotSupportedError as exc:
+                result["error"] = exc.message  # Vault does not count this one as a failed item
+            except TransitError as exc:
+                result["error"], self.user_error = exc.message, True
+
+    def reply(self, req: Request, fields: Fields, row: Callable[[dict[str, Any]], dict[str, Any]],
+              statuses: bool = True) -> Reply:
+        """The single result (an item error is the request's 400), or batch_results with
+        Vault's status for failed items (rewrap always answers 200)."""
+        if not self.batch:
+            if "error" in self.results[0]:
+                raise BadRequestError(self.results[0]["error"])
+            return logical(req, self.results[0])
+        rows = [{**row(result), "reference": item.reference} for item, result in zip(self.items, self.results)]
+        status, warnings = batch_status(fields, self.user_error, self.success) if statuses else (200, [])
+        reply = logical(req, {"batch_results": rows}, warnings=warnings or None)
+        reply.status = status
+        return reply
+
+
+def collect(req: Request, single: Callable[[], BatchItem], required: str = "") -> Batch:
+    """batch_input's items, or the one item the top-level fields describe."""
+    raw = req.data.get("batch_input")
+    if raw is None:
+        return Batch([single()], batch=False)
+    items = decode_batch(raw, plaintext=required == "plaintext", ciphertext=required == "ciphertext")
+    if not items:
+        raise BadRequestError("missing batch input to process")
+    return Batch(items, batch=True)
+
+
+def per_request(factory: Callable[..., Any]) -> Callable[..., Any]:
+    """factory's answers remembered for one request, refusals included: a batch encrypts
+    under each (version, context) with one checked, derived cipher, not one per item."""
+    answers: dict[tuple[Any, ...], tuple[Any, TransitError | None]] = {}
+
+    def answer(*args: Any) -> Any:
+        if args not in answers:
+            try:
+                answers[args] = (factory(*args), None)
+            except TransitError as exc:
+                answers[args] = (None, exc)
+        value, refusal = answers[args]
+        if refusal is not None:
+            raise refusal
+        return value
+
+    return answer
+
+
+def _missing_ciphertext(item: BatchItem) -> str | None:
+    return None if item.ciphertext else "missing ciphertext to decrypt"
+
+
+def _single_ciphertext(fields: Fields, **extra: Any) -> Callable[[], BatchItem]:
+    def single() -> BatchItem:
+        if not fields.string("ciphertext"):
+            raise BadRequestError("missing ciphertext to decrypt")
+        return BatchItem(ciphertext=fields.string("ciphertext"), context=fields.string("context"), **extra)
+
+    return single
+
+
+def _associated_data(key: TransitKey, index: int, encoded: str) -> bytes | None:
+    if not encoded:
+        return None
+    if not key.type.supports_associated_data:
+        raise AssociatedDataNotSupportedError(
+            f"'[{index}].associated_data' provided for non-AEAD cipher suite {key.type.name}")
+    try:
+        return b64decode(encoded)
+    except Base64Error as exc:
+        raise TransitError(f"unable to get associated_data/additional_data from factory[0]: {exc}") from None
+
+
+def batch_status(fields: Fields, user_error: bool, success: bool) -> tuple[int, list[str]]:
+    """Vault's batchRequestResponse: 400 when an item failed, or the caller's
+    partial_failure_response_code when some items succeeded."""
+    if not user_error:
+        return 200, []
+    if success and fields.has("partial_failure_response_code"):
+        code = fields.integer("partial_failure_response_code")
+        if 1 <= code <= 599:
+            return code, []
+        return 400, ["invalid HTTP response code override from partial_failure_response_code, reverting to 400"]
+    return 400, []
+
+
+def _upsert(engine: "TransitEngine", fields: Fields, name: str, derived: bool) -> TransitKey:
+    """encrypt/:name on a missing key creates it (Vault's upsert), unless config/keys
+    disable_upsert is set."""
+    convergent = fields.boolean("convergent_encryption")
+    if convergent and not derived:
+        raise BadRequestError("convergent encryption requires derivation to be enabled, so context is required")
+    type_name = fields.string("type", DEFAULT_KEY_TYPE)
+    if type_name.startswith("ecdsa-") and type_name in KEY_TYPES:
+        raise BadRequestError(f"key type {type_name} not supported for this operation")
+    if type_name not in UPSERT_TYPES:
+        raise BadRequestError(f"unknown key type {type_name}")
+    if engine.store.keys_config()["disable_upsert"]:
+        raise BadRequestError("encryption key not found")
+    key = TransitKey.define(name, KEY_TYPES[type_name], derived=derived, convergent=convergent)
+    key.add_version(generate_material(key.type), now_ns())
+    engine.store.put(key)
+    return key
+
+
+async def encrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
+    fields = Fields(req.data, prefix="")
+
+    def single() -> BatchItem:
+        if not fields.has("plaintext"):
+            raise BadRequestError("missing plaintext to encrypt")
+        return BatchItem(plaintext=fields.string("plaintext"), context=fields.string("context"),
+                         key_version=fields.integer("key_version"), associated_data=fields.string("associated_data"))
+
+    batch = collect(req, single, "plaintext")
+    plaintexts: dict[int, bytes] = {}
+
+    def decode_plaintext(item: BatchItem) -> str | None:
+        try:
+            plaintexts[id(item)] = b64decode(item.plaintext)
+        except Base64Error as exc:
+            return str(exc)
+        return None
+
+    batch.refuse(decode_plaintext)
+    context_set = batch.check_contexts()
+    key = engine.store.get(match["name"]) or _upsert(engine, fields, match["name"], context_set)
+
+    prepared = per_request(lambda version, context: encryptor(key, version, context))
+
+    def encrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
+        aad = _associated_data(key, index, item.associated_data)
+        run, version = prepared(item.key_version, item.decoded_context)
+        return {"ciphertext": run(plaintexts[id(item)], aad), "key_version": version}
+
+    batch.run(encrypt_item)
+    return batch.reply(req, fields, lambda result: result)
+
+
+def _find_key(engine: "TransitEngine", name: str) -> TransitKey:
+    key = engine.store.get(name)
+    if key is None:
+        raise BadRequestError("encryption key not found")
+    return key
+
+
+async def decrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
+    fields = Fields(req.data)
+    batch = collect(req, _single_ciphertext(fields, associated_data=fields.string("associated_data")), "ciphertext")
+    batch.refuse(_missing_ciphertext)
+    batch.check_contexts()
+    key = _find_key(engine, match["name"])
+
+    prepared = per_request(lambda version, context: decryptor(key, version, context))
+
+    def decrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
+        aad = _associated_data(key, index, item.associated_data)
+        version, blob = read_ciphertext(key, item.ciphertext)
+        return {"plaintext": b64encode(prepared(version, item.decoded_context)(blob, aad))}
+
+    batch.run(decrypt_item)
+    # Vault's decrypt items always carry "plaintext", empty when the item failed
+    return batch.reply(req, fields, lambda result: {"plaintext": result.get("plaintext", ""), **result})
+
+
+async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
+    fields = Fields(req.data)
+    batch = collect(req, _single_ciphertext(fields, key_version=fields.integer("key_version")))
+    batch.refuse(_missing_ciphertext)
+    batch.check_contexts()
+    key = _find_key(engine, match["name"])
+
+    opened = per_request(lambda version, context: decryptor(key, version, context))
+    sealed = per_request(lambda version, context: encryptor(key, version, context))
+
+    def rewrap_item(index: int, item: BatchItem) -> dict[str, Any]:
+        version, blob = read_ciphertext(key, item.ciphertext)
+        plaintext = opened(version, item.decoded_context)(blob, None)
+        run, new_version = sealed(item.key_version, item.decoded_context)
+        return {"ciphertext": run(plaintext, None), "key_version": new_version}
+
+    batch.run(rewrap_item)
+    return batch.reply(req, fields, lambda result: result, statuses=False)
+
+
+async def datakey(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
+    """datakey/plaintext|wrapped/:name: a fresh random key, returned encrypted under the named
+    key (and in the clear for "plaintext")."""
+    fields = Fields(req.data)
+    mode = match["plaintext"]
+    if mode not in ("plaintext", "wrapped"):
+        raise BadRequestError("Invalid path, must be 'plaintext' or 'wrapped'")
+    context = fields.context()
+    key = _find_key(engine, match["name"])
+    size = DATAKEY_BITS.get(fields.integer("bits", 256))
+    if size is None:
+        raise BadRequestError("invalid bit length")
+    new_key = os.urandom(size)
+    encoded = fields.string("associated_data")
+    aad = None
+    if encoded:
+        if not key.type.supports_associated_data:
+            raise BadRequestError(f"'associated_data' provided for non-AEAD cipher suite {key.type.name}")
+        aad = _associated_data(key, 0, encoded)
+    ciphertext, version = encrypt_value(key, fields.integer("key_version"), context, new_key, aad)
+    data: dict[str, Any] = {"ciphertext": ciphertext, "key_version": version}
+    if mode == "plaintext":
+        data["plaintext"] = b64encode(new_key)
+    return logical(req, data)
