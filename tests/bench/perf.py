@@ -2,6 +2,8 @@
 
     .venv/bin/python tests/bench/perf.py                 # strongroom alone
     .venv/bin/python tests/bench/perf.py --vs openbao    # A B A B over 3 rounds, medians, ratios
+    .venv/bin/python tests/bench/perf.py --only kv       # just the workloads whose name has "kv"
+    .venv/bin/python tests/bench/perf.py --audit         # strongroom with a file audit device
 
 Starts strongroom from a config (LMDB in a temporary directory, TLS off, no audit device),
 initialises it with one share, unseals it, mounts kv-v2 at kv/ and transit at transit/, and
@@ -91,9 +93,10 @@ class Server:
             self.proc.kill()
 
 
-def start_strongroom(workdir: Path) -> Server:
+def start_strongroom(workdir: Path, audit: bool = False) -> Server:
     port = free_port()
     config = workdir / "strongroom.hcl"
+    audit_block = f'audit "file" "bench" {{\n  options {{\n    file_path = "{workdir / "audit.log"}"\n  }}\n}}' if audit else ""
     config.write_text(textwrap.dedent(f"""
         storage "lmdb" {{ path = "{workdir / 'sr-data'}" }}
         listener "tcp" {{
@@ -101,7 +104,7 @@ def start_strongroom(workdir: Path) -> Server:
           tls_disable = true
         }}
         log_level = "warn"
-    """))
+    """) + audit_block + "\n")
     proc = subprocess.Popen([str(VENV_BIN / "strongroom"), "server", "-config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=open(workdir / "strongroom.log", "w"))
     return Server("strongroom", f"http://127.0.0.1:{port}", proc)
@@ -243,11 +246,13 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=10, help="seconds per workload per run")
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--only", default="", help="run only workloads whose name contains this")
+    parser.add_argument("--audit", action="store_true", help="give strongroom a file audit device")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("the benchmark drives load with wrk: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="strongroom-bench-"))
-    servers = [start_strongroom(workdir)]
+    servers = [start_strongroom(workdir, audit=args.audit)]
     if args.vs == "openbao":
         servers.append(start_openbao(workdir))
     try:
@@ -257,6 +262,8 @@ def main() -> int:
         rounds = args.rounds if args.vs else 1
         results: dict[tuple[str, str], list[dict]] = {}
         for index in range(len(plans["strongroom"])):
+            if args.only not in plans["strongroom"][index][0]:
+                continue
             for _ in range(rounds):
                 for server in servers:  # interleaved: A B A B
                     name, method, path, body, distinct, items = plans[server.name][index]
@@ -266,6 +273,8 @@ def main() -> int:
                     figures["rss"] = server.rss_mb()
                     results.setdefault((name, server.name), []).append(figures)
         ceiling = measure_ceiling(workdir, args.connections, args.duration)
+        if args.audit:
+            print(f"audit log: {(workdir / 'audit.log').stat().st_size // 1024} KiB written")
         report(results, servers, ceiling, args)
     finally:
         for server in servers:
