@@ -4,21 +4,26 @@ Values are msgpack inside AES-256-GCM entries (seal/entry.py) under the active k
 older terms keep decrypting. The barrier also counts encryptions per term, because NIST
 SP 800-38D §8.3 caps how many random-nonce GCM invocations one key may do, and rotates by
 itself before the cap.
+
+Every storage write goes through under one lock, so a read-check-write sequence holding it
+(exclusive(), for term retirement in seal/retire.py) can never overwrite a newer value.
 """
 
 from __future__ import annotations
 
 import hmac
 import threading
+import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import msgpack
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from seal.entry import ROOT_TERM, entry_term, open_entry, seal_entry
 from seal.errors import BarrierStateError, IntegrityError, SealedError
-from seal.keyring import Keyring
+from seal.keyring import Keyring, Retirement, Term
 from seal.lockedmem import LockedBuffer, zero_bytearray
 from seal.ops import BarrierDelete, BarrierPut
 from seal.usage import EncryptionCounter
@@ -44,6 +49,18 @@ class KeyStatus:
     encryptions: int
 
 
+@dataclass(frozen=True)
+class TermInfo:
+    """One keyring term as sys/keyring shows it: state, dates, use, and any retirement."""
+
+    term: int
+    state: str
+    install_time: float
+    encryptions: int
+    destroy_time: float | None = None
+    retirement: Retirement | None = None
+
+
 class Barrier:
     """Encrypts on the way in, authenticates and decrypts on the way out."""
 
@@ -56,6 +73,7 @@ class Barrier:
         self._keyring: Keyring | None = None
         self._counter: EncryptionCounter | None = None
         self._mutex = threading.RLock()
+        self._epoch = 0
 
     def __repr__(self) -> str:
         return f"Barrier(sealed={self.sealed})"
@@ -65,8 +83,18 @@ class Barrier:
         return self._keyring is None
 
     @property
+    def lock_memory(self) -> bool:
+        """Whether key memory is mlock'd (false only with disable_mlock)."""
+        return self._lock_memory
+
+    @property
     def backend(self) -> Backend:
         return self._backend
+
+    @property
+    def epoch(self) -> int:
+        """Changes at every unseal and seal: state derived from one opening is stale after."""
+        return self._epoch
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -101,12 +129,14 @@ class Barrier:
                 keyring.close()
                 raise
             self._keyring, self._counter = keyring, counter
+            self._epoch += 1
 
     def seal(self) -> None:
         """Zero all key material; every later data call raises SealedError."""
         with self._mutex:
             if self._keyring is not None:
                 self._keyring.close()
+                self._epoch += 1
             self._keyring = None
             self._counter = None
 
@@ -159,6 +189,87 @@ class Barrier:
             keyring = self._require_unsealed()
             return [KeyStatus(t.number, t.installed, self._counter.count(t.number)) for t in keyring.terms()]
 
+    # -- term retirement (driven by seal/retire.py) ----------------------------------
+
+    def keyring_terms(self) -> list[TermInfo]:
+        """Every term ever installed, destroyed ones included, with its state."""
+        with self._mutex:
+            keyring = self._require_unsealed()
+            infos = [
+                TermInfo(t.number, keyring.state(t.number), t.installed, self._counter.count(t.number),
+                         retirement=keyring.retirement(t.number))
+                for t in keyring.terms()
+            ]
+            infos += [
+                TermInfo(d.number, keyring.state(d.number), d.installed, self._counter.count(d.number), d.destroyed)
+                for d in keyring.destroyed_terms()
+            ]
+            return sorted(infos, key=lambda info: info.term)
+
+    def retire(self, number: int, now: float | None = None) -> TermInfo:
+        """Ask for term `number` to be retired; TermStateError for the active, an unknown or
+        a destroyed term. The request is stored at once; seal/retire.py does the work."""
+        with self._mutex:
+            keyring = self._require_unsealed()
+            already = keyring.retirement(number) is not None
+            keyring.begin_retirement(number, time.time() if now is None else now)
+            if not already:
+                try:
+                    self._backend.transaction([self._keyring_put()])
+                except BaseException:
+                    keyring.cancel_retirement(number)
+                    raise
+            return next(info for info in self.keyring_terms() if info.term == number)
+
+    def retirements(self) -> list[Retirement]:
+        """Retirements in progress, first asked first."""
+        with self._mutex:
+            return self._require_unsealed().retirements()
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold off every storage write through this barrier (and seal) while inside."""
+        with self._mutex:
+            self._require_unsealed()
+            yield
+
+    def reseal(self, path: str, blob: bytes) -> bytes:
+        """The entry read at path, opened under its own term and sealed under the active one.
+
+        The plaintext is carried over byte for byte, never unpacked. IntegrityError if the
+        entry does not open (tampered, moved, or its term unknown).
+        """
+        with self._mutex:
+            keyring = self._require_unsealed()
+            plain = open_entry(self._term_of(keyring, path, blob).aead, path, blob)
+            return self._encrypt(path, plain)
+
+    def commit_retirement(self, writes: Sequence[Put], progress: Retirement) -> None:
+        """Store re-encrypted entries and the job's progress in one transaction."""
+        with self._mutex:
+            keyring = self._require_unsealed()
+            previous = keyring.update_retirement(progress)
+            try:
+                self._backend.transaction([*writes, self._keyring_put()])
+            except BaseException:
+                keyring.update_retirement(previous)
+                raise
+
+    def destroy_term(self, number: int, now: float | None = None) -> None:
+        """Remove a retired-pending term's key from the keyring and zero it.
+
+        Only once the keyring without it is stored: if the write fails, the term stays.
+        """
+        with self._mutex:
+            keyring = self._require_unsealed()
+            term, retirement = keyring.destroy(number, time.time() if now is None else now)
+            try:
+                self._backend.transaction([self._keyring_put()])
+            except BaseException:
+                keyring.restore(term, retirement)
+                raise
+            term.close()
+
     # -- data ------------------------------------------------------------------------
 
     def get(self, path: str) -> Any:
@@ -171,12 +282,16 @@ class Barrier:
 
     def put(self, path: str, value: Any) -> None:
         self._check_path(path)
-        self._backend.put(path, self._encode(path, value))
+        plain = msgpack.packb(value, use_bin_type=True)
+        with self._mutex:
+            self._backend.put(path, self._encrypt(path, plain))
 
     def delete(self, path: str) -> None:
         self._require_unsealed()
         self._check_path(path)
-        self._backend.delete(path)
+        with self._mutex:
+            self._require_unsealed()
+            self._backend.delete(path)
 
     def list(self, prefix: str) -> list[str]:
         self._require_unsealed()
@@ -184,7 +299,8 @@ class Barrier:
 
     def transaction(self, ops: Sequence[BarrierPut | BarrierDelete]) -> None:
         """Apply every put and delete atomically."""
-        self._backend.transaction(self.prepare(ops))
+        with self._mutex:
+            self._backend.transaction(self.prepare(ops))
 
     def prepare(self, ops: Sequence[BarrierPut | BarrierDelete]) -> list[Put | Delete]:
         """Encrypt ops into storage writes without applying them (for a larger transaction)."""
@@ -205,7 +321,9 @@ class Barrier:
     # -- internals -------------------------------------------------------------------
 
     def _encode(self, path: str, value: Any) -> bytes:
-        plain = msgpack.packb(value, use_bin_type=True)
+        return self._encrypt(path, msgpack.packb(value, use_bin_type=True))
+
+    def _encrypt(self, path: str, plain: bytes) -> bytes:
         with self._mutex:
             keyring = self._require_unsealed()
             term = keyring.active
@@ -218,15 +336,19 @@ class Barrier:
         return blob
 
     def _decode(self, keyring: Keyring, path: str, blob: bytes) -> Any:
-        number = entry_term(blob)
-        term = keyring.term(number)
-        if term is None or number == ROOT_TERM:
-            raise IntegrityError(f"stored entry at {path!r} names an unknown keyring term")
-        plain = open_entry(term.aead, path, blob)
+        plain = open_entry(self._term_of(keyring, path, blob).aead, path, blob)
         try:
             return msgpack.unpackb(plain, raw=False)
         except (ValueError, msgpack.UnpackException) as exc:
             raise IntegrityError(f"stored entry at {path!r} is not a valid value") from exc
+
+    @staticmethod
+    def _term_of(keyring: Keyring, path: str, blob: bytes) -> Term:
+        number = entry_term(blob)
+        term = keyring.term(number)
+        if term is None or number == ROOT_TERM:
+            raise IntegrityError(f"stored entry at {path!r} names an unknown keyring term")
+        return term
 
     def _keyring_put(self) -> Put:
         plain = self._keyring.serialize()
@@ -240,7 +362,8 @@ class Barrier:
 
     @staticmethod
     def _numbers(keyring: Keyring) -> list[int]:
-        return [t.number for t in keyring.terms()]
+        # Destroyed terms keep their count, so sys/keyring still shows how much they did.
+        return keyring.numbers()
 
     def _check_path(self, path: str) -> None:
         if not isinstance(path, str) or not path:

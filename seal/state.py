@@ -79,6 +79,7 @@ class Seal:
         self.clock = clock
         self._mutex = threading.RLock()
         self._unseal: ShareCollection | None = None
+        self._initialized = False
         self.rekey: RekeyOperation | None = None
         self.root_generation = RootGeneration(self)
 
@@ -89,7 +90,10 @@ class Seal:
 
     @property
     def initialized(self) -> bool:
-        return self.backend.get(SEAL_CONFIG_PATH) is not None
+        # Once initialised a store stays so; health checks ask this on every probe.
+        if not self._initialized:
+            self._initialized = self.backend.get(SEAL_CONFIG_PATH) is not None
+        return self._initialized
 
     @property
     def sealed(self) -> bool:

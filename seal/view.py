@@ -26,6 +26,11 @@ class BarrierView:
     def __repr__(self) -> str:
         return f"BarrierView({self.prefix!r})"
 
+    @property
+    def lock_memory(self) -> bool:
+        """Whether engines should mlock the keys they hold (false only with disable_mlock)."""
+        return self._barrier.lock_memory
+
     def _full(self, path: str) -> str:
         if not isinstance(path, str):
             raise ValueError("a storage path must be a string")

@@ -7,6 +7,7 @@ form is escaped as well, and so are `"` and `\\`, which would blur where the quo
 
 from __future__ import annotations
 
+import logging
 import re
 
 from aiohttp.abc import AbstractAccessLogger
@@ -22,6 +23,11 @@ def loggable_path(request: BaseRequest) -> str:
 
 
 class AccessLogger(AbstractAccessLogger):
+    @property
+    def enabled(self) -> bool:
+        # aiohttp asks before building the entry: at log_level warn the log costs nothing.
+        return self.logger.isEnabledFor(logging.INFO)
+
     def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
         self.logger.info(
             '%s "%s %s" %s %.2fms', request.remote, request.method, loggable_path(request), response.status,
