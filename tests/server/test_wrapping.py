@@ -125,3 +125,24 @@ def test_bao_unwrap(server):
 def test_cubbyhole_cannot_be_mounted_or_unmounted(server):
     assert server.root("POST", "/v1/sys/mounts/cubbyhole", {"type": "kv"})[1] == {"errors": ['cannot mount "cubbyhole/"']}
     assert server.root("DELETE", "/v1/sys/mounts/cubbyhole")[0] == 400
+
+
+def test_kv_read_and_transit_datakey_can_be_wrapped(server):
+    server.root("POST", "/v1/sys/mounts/secret", {"type": "kv", "options": {"version": "2"}})
+    server.root("POST", "/v1/secret/data/app", {"data": {"password": "wrapped-marker"}})
+    status, body, _ = server.call("GET", "/v1/secret/data/app", token=server.root_token,
+                                  headers={"X-Vault-Wrap-TTL": "60s"})
+    assert status == 200 and body["data"] is None
+    assert "wrapped-marker" not in str(body)
+    inner = server.call("POST", "/v1/sys/wrapping/unwrap", token=body["wrap_info"]["token"])[1]
+    assert inner["data"]["data"] == {"password": "wrapped-marker"}
+
+    server.root("POST", "/v1/sys/mounts/transit", {"type": "transit"})
+    server.root("POST", "/v1/transit/keys/k", {})
+    status, body, _ = server.call("POST", "/v1/transit/datakey/plaintext/k", {}, token=server.root_token,
+                                  headers={"X-Vault-Wrap-TTL": "60s"})
+    assert status == 200 and body["data"] is None and body["wrap_info"]["creation_path"] == "transit/datakey/plaintext/k"
+    inner = server.call("POST", "/v1/sys/wrapping/unwrap", token=body["wrap_info"]["token"])[1]
+    plaintext_key = inner["data"]["plaintext"]
+    status, decrypted, _ = server.root("POST", "/v1/transit/decrypt/k", {"ciphertext": inner["data"]["ciphertext"]})
+    assert decrypted["data"]["plaintext"] == plaintext_key
