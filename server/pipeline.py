@@ -169,8 +169,9 @@ def _maybe_wrap(core: "Core", req: Request, reply: Reply) -> Reply:
 
 async def _audit_request(core: "Core", req: Request, error: str = "") -> None:
     """Record the request before anything runs: if no device can, nothing runs (fail closed)."""
-    if req.audit and not req.audited and core.audit.recording:
-        await core.audit.log(request_entry(req, error))
+    if req.audit and not req.audited:
+        if core.audit.recording:  # with no device (and nothing buffered) there is no one to tell
+            await core.audit.log(request_entry(req, error))
         req.audited = True
 
 
