@@ -22,6 +22,8 @@ from server.engines import transit_backup as backup
 from server.engines import transit_export as export
 from server.engines import transit_import as byok
 from server.engines import transit_keywrap as keywrap
+from server.engines import transit_lifecycle_ops as lifecycle
+from server.engines import transit_lifecycle_schedule as lifecycle_schedule
 from server.engines import transit_ops_crypt as crypt
 from server.engines import transit_ops_keys as keys
 from server.engines import transit_ops_misc as misc
@@ -35,6 +37,7 @@ log = logging.getLogger("strongroom.transit")
 
 NAME = KEY_NAME_PATTERN
 _KEY = rf"keys/(?P<name>{NAME})"
+_VERSION = _KEY + r"/versions/(?P<version>[0-9]+|latest)"
 _ALGORITHM = r"(?:/(?P<urlalgorithm>.+))?"
 RETRY_SECONDS = 60  # after a failed auto-rotation, rather than retrying every tick
 
@@ -68,6 +71,14 @@ class TransitEngine(Engine):
         # strongroom additions: NIST SP 800-38F key wrap of a caller's key under a transit key
         (rf"keywrap/(?P<name>{NAME})", {UPDATE: keywrap.wrap_key}),
         (rf"keyunwrap/(?P<name>{NAME})", {UPDATE: keywrap.unwrap_key}),
+        # strongroom additions: NIST SP 800-57 key lifecycle (transit_lifecycle_ops)
+        (_VERSION + "/state", {UPDATE: lifecycle.set_state}),
+        (_VERSION + "/compromise", {UPDATE: lifecycle.compromise}),
+        (_VERSION + "/destroy", {UPDATE: lifecycle.destroy_version}),
+        (_VERSION + "/cancel-destroy", {UPDATE: lifecycle.cancel_destroy_version}),
+        (_KEY + "/destroy", {UPDATE: lifecycle.destroy_key}),
+        (_KEY + "/cancel-destroy", {UPDATE: lifecycle.cancel_destroy_key}),
+        (_KEY + "/rewrap-compromised", {UPDATE: lifecycle.rewrap_compromised}),
     ]
 
     def __init__(self, view: BarrierView, mount: MountEntry) -> None:
@@ -83,19 +94,32 @@ class TransitEngine(Engine):
         return self.store.exists(found[1]["name"])
 
     def tick(self, now: float) -> None:
-        """Rotate keys whose auto_rotate_period has elapsed since their latest version."""
+        """Rotate keys whose auto_rotate_period has elapsed since their latest version, and
+        do the key lifecycle work that has come due (transit_lifecycle_schedule)."""
         try:
             loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
         except RuntimeError:
             loop = None
-        for name in self.store.due_for_rotation(now):
-            if name in self._rotating:
-                continue
+        work = [(name, self._auto_rotate(name)) for name in self.store.due_for_rotation(now)
+                if name not in self._rotating]
+        work += [(name, self._run_lifecycle(name, now)) for name in self.store.lifecycle_due(now)
+                 if name not in self._rotating and name not in dict(work)]
+        for name, job in work:
             if loop is None:
-                asyncio.run(self._auto_rotate(name))
+                asyncio.run(job)
             else:
                 self._rotating.add(name)
-                loop.create_task(self._auto_rotate(name))
+                loop.create_task(job)
+
+    async def _run_lifecycle(self, name: str, now: float) -> None:
+        try:
+            await lifecycle_schedule.run_due(self, name, int(now * 1_000_000_000))
+        except Exception:
+            log.exception("transit: lifecycle work on key %r failed; retrying in %d s", name, RETRY_SECONDS)
+            self.store.forget(name)
+            self.store.postpone_lifecycle(name, time.time() + RETRY_SECONDS)
+        finally:
+            self._rotating.discard(name)
 
     async def _auto_rotate(self, name: str) -> None:
         try:

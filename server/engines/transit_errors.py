@@ -40,3 +40,20 @@ class KeyConfigError(TransitError):
 
 class StoredKeyError(Exception):
     """A key record read back from the barrier that cannot be understood (a 500)."""
+
+
+class KeyStateError(TransitError):
+    """A key version whose lifecycle state, cryptoperiod or scheduled destruction forbids
+    the operation asked of it (NIST SP 800-57 Part 1 §7)."""
+
+
+class IllegalTransitionError(KeyStateError):
+    """A state change the SP 800-57 / KMIP transition graph does not allow."""
+
+
+class UsageLimitError(KeyStateError):
+    """A key version that has reached its encryption usage limit."""
+
+
+class KeyCheckValueError(TransitError):
+    """An imported key whose key check value is not the one the caller expected."""

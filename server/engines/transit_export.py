@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import serialization
 from server.engines.transit_encoding import b64encode, go_atoi
 from server.engines.transit_errors import TransitError
 from server.engines.transit_key import KeyVersion, TransitKey
+from server.engines.transit_lifecycle import DESTROYED
+from server.engines.transit_lifecycle_kcv import kcv_algorithm, version_kcv
 from server.errors import BadRequestError
 from server.request import Request
 from server.routing import Reply, logical
@@ -62,8 +64,15 @@ async def export_key(engine: "TransitEngine", req: Request, match: "re.Match[str
         if number not in key.versions:
             raise BadRequestError("version does not exist or cannot be found")
         numbers = [number]
+    if any(key.versions[n].life.state == DESTROYED for n in numbers):
+        if version_text:
+            raise BadRequestError("key version is destroyed")
+        numbers = [n for n in numbers if key.versions[n].life.state != DESTROYED]
     exported = {str(n): export_version(key, key.versions[n], export_type, output) for n in numbers}
-    return logical(req, {"name": key.name, "type": kt.name, "keys": exported})
+    # strongroom addition: each exported version's key check value (transit_lifecycle_kcv)
+    kcvs = {str(n): version_kcv(key, key.versions[n]) for n in numbers}
+    return logical(req, {"name": key.name, "type": kt.name, "keys": exported, "kcvs": kcvs,
+                         "kcv_algorithm": kcv_algorithm(kt)})
 
 
 def export_version(key: TransitKey, entry: KeyVersion, export_type: str, output: str) -> str:

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
 from seal.lockedmem import zero_bytearray
 from server.engines.transit_encoding import Base64Error, b64decode
-from server.engines.transit_errors import KeyConfigError, TransitError
+from server.engines.transit_errors import KeyCheckValueError, KeyConfigError, TransitError
 from server.engines.transit_fields import Fields
 from server.engines.transit_key import KeyVersion, TransitKey, lock_secret
 from server.engines.transit_keytypes import (
@@ -29,6 +29,7 @@ from server.engines.transit_keytypes import (
     material_from_private,
 )
 from server.engines.transit_keywrap import BYOK_HASHES, unwrap_import
+from server.engines.transit_lifecycle_kcv import check_expected_kcv
 from server.engines.transit_ops_keys import now_ns
 from server.engines.transit_symmetric import KDF_HKDF_SHA256, KDF_HMAC_SHA256_COUNTER
 from server.errors import BadRequestError
@@ -170,6 +171,11 @@ async def import_key(engine: "TransitEngine", req: Request, match: "re.Match[str
         zero_bytearray(data)
         raise
     _import_into(key, data, private)
+    try:
+        check_expected_kcv(key, key.latest, fields.string("expected_kcv"))
+    except KeyCheckValueError:
+        key.close()
+        raise
     if engine.store.get(name) is not None:  # imported by another request meanwhile
         key.close()
         raise TransitError("the import path cannot be used with an existing key; use import-version to rotate "
@@ -193,8 +199,11 @@ async def import_key_version(engine: "TransitEngine", req: Request, match: "re.M
     try:
         if fields.has("version"):
             _import_for_version(key, fields.integer("version"), data, private)
+            target = key.version(fields.integer("version"))
         else:
             _import_into(key, data, private)
+            target = key.latest
+        check_expected_kcv(key, target, fields.string("expected_kcv"))
         engine.store.put(key)
     except BaseException:
         engine.store.forget(name)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -28,11 +29,16 @@ from server.engines.transit_keytypes import (
     KeyType,
     Material,
 )
+from server.engines.transit_lifecycle import PRE_ACTIVE, VersionLife
 from server.engines.transit_symmetric import AEAD, KDF_HKDF_SHA256, make_aead
 
 log = logging.getLogger("strongroom.transit")
 
-RECORD_FORMAT = 1
+RECORD_FORMAT = 2  # 2 added lifecycles; a format 1 record loads with every version active
+READABLE_FORMATS = (1, RECORD_FORMAT)
+DEFAULT_USAGE_LIMIT = 2**30  # well below SP 800-38D §8.3's 2^32 invocations for random 96-bit nonces
+MAX_USAGE_LIMIT = 2**32
+DEFAULT_DESTRUCTION_WAIT = 7 * 86400
 CONVERGENT_VERSION = 3  # keysutil currentConvergentVersion: nonce = HMAC(plaintext)
 MIN_AUTO_ROTATE_SECONDS = 3600
 ERR_SOFT_DELETED = "refusing to use soft-deleted key"
@@ -58,13 +64,14 @@ class KeyVersion:
     """One version of a key: its secret (None when only a public key was imported), its
     HMAC key, Vault's formatted public key, and the crypto objects built from them."""
 
-    __slots__ = ("number", "created_ns", "secret", "hmac_key", "public", "convergent_version", "_cache")
+    __slots__ = ("number", "created_ns", "secret", "hmac_key", "public", "convergent_version", "life", "_cache")
 
     def __init__(self, number: int, created_ns: int, secret: LockedBuffer | None, hmac_key: LockedBuffer | None,
-                 public: str = "", convergent_version: int = 0) -> None:
+                 public: str = "", convergent_version: int = 0, life: VersionLife | None = None) -> None:
         self.number, self.created_ns = number, created_ns
         self.secret, self.hmac_key, self.public = secret, hmac_key, public
         self.convergent_version = convergent_version
+        self.life = life if life is not None else VersionLife.fresh(created_ns)
         self._cache: dict[str, Any] = {}
 
     def __repr__(self) -> str:
@@ -118,14 +125,23 @@ class KeyVersion:
             "n": self.number, "time": self.created_ns, "public": self.public, "convergent": self.convergent_version,
             "secret": self.secret.bytes() if self.secret is not None else None,
             "hmac_key": self.hmac_key.bytes() if self.hmac_key is not None else None,
+            "life": self.life.to_record(),
         }
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "KeyVersion":
         secret, hmac_key = record.get("secret"), record.get("hmac_key")
-        return cls(int(record["n"]), int(record["time"]),
+        created_ns = int(record["time"])
+        return cls(int(record["n"]), created_ns,
                    lock_secret(secret) if secret else None, lock_secret(hmac_key) if hmac_key else None,
-                   str(record.get("public") or ""), int(record.get("convergent") or 0))
+                   str(record.get("public") or ""), int(record.get("convergent") or 0),
+                   VersionLife.from_record(record.get("life"), created_ns))
+
+    def erase(self) -> None:
+        """Zero and drop the secret and HMAC key for good (destruction); the public part,
+        which protects nothing, stays for the record."""
+        self.close()
+        self.secret = self.hmac_key = None
 
     def close(self) -> None:
         self._cache.clear()
@@ -157,6 +173,12 @@ class TransitKey:
         self.key_size: int = config.get("key_size", 0)
         self.backup_info: tuple[int, int] | None = config.get("backup_info")  # (time ns, version)
         self.restore_info: tuple[int, int] | None = config.get("restore_info")
+        # strongroom lifecycle settings (seconds; 0 = no such period)
+        self.usage_limit: int = config.get("usage_limit", DEFAULT_USAGE_LIMIT)
+        self.originator_usage_period: int = config.get("originator_usage_period", 0)
+        self.recipient_usage_period: int = config.get("recipient_usage_period", 0)
+        self.destruction_waiting_period: int = config.get("destruction_waiting_period", DEFAULT_DESTRUCTION_WAIT)
+        self.activation_ns: int = 0  # when set, the next version made is pre-active until then
         self.versions: dict[int, KeyVersion] = {}
 
     def __repr__(self) -> str:
@@ -206,7 +228,9 @@ class TransitKey:
         convergent = CONVERGENT_VERSION if self.convergent and (self.convergent_version == -1
                                                                 or self.convergent_version > 1) else 0
         self.latest_version += 1
-        version = KeyVersion(self.latest_version, now_ns, secret, hmac_key, material.public, convergent)
+        life = VersionLife.fresh(now_ns, self.activation_ns)
+        self.activation_ns = 0
+        version = KeyVersion(self.latest_version, now_ns, secret, hmac_key, material.public, convergent, life)
         self.versions[self.latest_version] = version
         if self.min_decryption_version == 0:
             self.min_decryption_version = 1
@@ -254,9 +278,10 @@ class TransitKey:
             raise TransitError(ERR_SOFT_DELETED)
 
     def encryption_version(self, requested: int, purpose: str = "encryption") -> int:
-        """The version an encrypt/sign uses: 0 means the latest (Vault's checks and texts)."""
+        """The version an encrypt/sign uses: 0 means the latest that is not still pre-active
+        (Vault's checks and texts), refused unless its lifecycle lets it protect data now."""
         if requested == 0:
-            return self.latest_version
+            return self.check_protect(self.newest_activated(time.time_ns()))
         if requested < 0:
             raise KeyVersionError(f"requested version for {purpose} is negative")
         if requested > self.latest_version:
@@ -264,7 +289,26 @@ class TransitKey:
         if requested < self.min_encryption_version:
             raise KeyVersionError(
                 f"requested version for {purpose} is less than the minimum encryption key version")
-        return requested
+        return self.check_protect(requested)
+
+    def newest_activated(self, now_ns: int) -> int:
+        """The highest version that is no longer pre-active (the latest, in Vault's terms)."""
+        for number in sorted(self.versions, reverse=True):
+            if self.versions[number].life.effective_state(now_ns) != PRE_ACTIVE:
+                return number
+        return self.latest_version
+
+    def check_protect(self, number: int) -> int:
+        entry = self.versions.get(number)
+        if entry is not None:
+            entry.life.check_protect(number, time.time_ns(), self.originator_usage_period)
+        return number
+
+    def check_process(self, number: int) -> int:
+        entry = self.versions.get(number)
+        if entry is not None:
+            entry.life.check_process(number, time.time_ns(), self.recipient_usage_period)
+        return number
 
     def check_decryption_version(self, version: int, noun: str) -> int:
         """A version read from a ciphertext or signature; v0 is Vault's legacy name for v1."""
@@ -274,7 +318,7 @@ class TransitKey:
             raise KeyVersionError(f"invalid {noun}: version is too new")
         if self.min_decryption_version > 0 and version < self.min_decryption_version:
             raise KeyVersionError(ERR_TOO_OLD)
-        return version
+        return self.check_process(version)
 
     # -- persistence -------------------------------------------------------------------------
 
@@ -282,10 +326,12 @@ class TransitKey:
                       "deletion_allowed", "min_decryption_version", "min_encryption_version",
                       "min_available_version", "latest_version", "auto_rotate_period", "imported",
                       "allow_imported_rotation", "soft_deleted", "key_size")
+    _LIFECYCLE_FIELDS = ("usage_limit", "originator_usage_period", "recipient_usage_period",
+                         "destruction_waiting_period")
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {"format": RECORD_FORMAT, "name": self.name, "type": self.type.name}
-        record.update({field: getattr(self, field) for field in self._CONFIG_FIELDS})
+        record.update({field: getattr(self, field) for field in self._CONFIG_FIELDS + self._LIFECYCLE_FIELDS})
         record["backup_info"] = list(self.backup_info) if self.backup_info else None
         record["restore_info"] = list(self.restore_info) if self.restore_info else None
         record["versions"] = [self.versions[n].to_record() for n in sorted(self.versions)]
@@ -293,17 +339,22 @@ class TransitKey:
 
     def to_schedule(self) -> dict[str, Any]:
         """The fields of to_record() that auto-rotation needs, without any secret."""
-        latest = self.versions.get(self.latest_version)
-        return {"auto_rotate_period": self.auto_rotate_period, "soft_deleted": self.soft_deleted,
-                "imported": self.imported, "allow_imported_rotation": self.allow_imported_rotation,
-                "versions": [{"n": latest.number, "time": latest.created_ns}] if latest is not None else []}
+        schedule: dict[str, Any] = {
+            "auto_rotate_period": self.auto_rotate_period, "soft_deleted": self.soft_deleted,
+            "imported": self.imported, "allow_imported_rotation": self.allow_imported_rotation,
+            "latest_version": self.latest_version,
+            "versions": [{"n": v.number, "time": v.created_ns, "life": v.life.to_record()}
+                         for v in self.versions.values()]}
+        schedule.update({field: getattr(self, field) for field in self._LIFECYCLE_FIELDS})
+        return schedule
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> "TransitKey":
         try:
-            if record.get("format") != RECORD_FORMAT:
+            if record.get("format") not in READABLE_FORMATS:
                 raise StoredKeyError("unknown transit key record format")
             config = {field: record[field] for field in cls._CONFIG_FIELDS}
+            config.update({field: int(record[field]) for field in cls._LIFECYCLE_FIELDS if field in record})
             key = cls(record["name"], KEY_TYPES[record["type"]], **config)
             key.backup_info = tuple(record["backup_info"]) if record.get("backup_info") else None
             key.restore_info = tuple(record["restore_info"]) if record.get("restore_info") else None

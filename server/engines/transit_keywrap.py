@@ -33,6 +33,7 @@ from server.engines.transit_errors import CiphertextError, TransitError, Unsuppo
 from server.engines.transit_fields import Fields
 from server.engines.transit_key import TransitKey
 from server.engines.transit_keytypes import KEY_TYPES
+from server.engines.transit_lifecycle_usage import make_room, spend
 from server.engines.transit_ops_keys import new_material, now_ns
 from server.errors import BadRequestError
 from server.request import Request
@@ -91,6 +92,7 @@ def unwrap(kek: memoryview, algorithm: str, wrapped: bytes) -> bytes:
 
 async def wrap_key(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     fields = Fields(req.data)
+    await make_room(engine, match["name"], 1)
     key = _wrapping_transit_key(engine, match["name"])
     algorithm, context = _wrap_options(fields)
     if not fields.string("key"):
@@ -101,6 +103,7 @@ async def wrap_key(engine: "TransitEngine", req: Request, match: "re.Match[str]"
         raise BadRequestError(f"unable to decode key as base64: {exc}") from None
     try:
         version = key.encryption_version(fields.integer("key_version"))
+        spend(engine.store, key, version)
         with version_key(key, version, context) as material:
             wrapped = wrap(material[: key.type.key_bytes], algorithm, bytes(target))
     finally:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
 from server.engines.transit_cipher import decryptor, encryptor, read_ciphertext
-from server.engines.transit_cipher import encrypt as encrypt_value
 from server.engines.transit_encoding import Base64Error, b64decode, b64encode
 from server.engines.transit_errors import AssociatedDataNotSupportedError, TransitError
 from server.engines.transit_fields import Fields, go_type_name
 from server.engines.transit_key import TransitKey
+from server.engines.transit_lifecycle_usage import make_room, spend
 from server.engines.transit_keytypes import DEFAULT_KEY_TYPE, KEY_TYPES, generate_material
 from server.engines.transit_ops_keys import now_ns
 from server.errors import BadRequestError
@@ -257,6 +257,7 @@ async def encrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]")
 
     batch.refuse(decode_plaintext)
     context_set = batch.check_contexts()
+    await make_room(engine, match["name"], len(batch.items))
     key = engine.store.get(match["name"]) or _upsert(engine, fields, match["name"], context_set)
 
     prepared = per_request(lambda version, context: encryptor(key, version, context))
@@ -264,6 +265,7 @@ async def encrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]")
     def encrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
         aad = _associated_data(key, index, item.associated_data)
         run, version = prepared(item.key_version, item.decoded_context)
+        spend(engine.store, key, version)
         return {"ciphertext": run(plaintexts[id(item)], aad), "key_version": version}
 
     batch.run(encrypt_item)
@@ -301,6 +303,7 @@ async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") 
     batch = collect(req, _single_ciphertext(fields, key_version=fields.integer("key_version")))
     batch.refuse(_missing_ciphertext)
     batch.check_contexts()
+    await make_room(engine, match["name"], len(batch.items))
     key = _find_key(engine, match["name"])
 
     opened = per_request(lambda version, context: decryptor(key, version, context))
@@ -310,6 +313,7 @@ async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") 
         version, blob = read_ciphertext(key, item.ciphertext)
         plaintext = opened(version, item.decoded_context)(blob, None)
         run, new_version = sealed(item.key_version, item.decoded_context)
+        spend(engine.store, key, new_version)
         return {"ciphertext": run(plaintext, None), "key_version": new_version}
 
     batch.run(rewrap_item)
@@ -324,6 +328,7 @@ async def datakey(engine: "TransitEngine", req: Request, match: "re.Match[str]")
     if mode not in ("plaintext", "wrapped"):
         raise BadRequestError("Invalid path, must be 'plaintext' or 'wrapped'")
     context = fields.context()
+    await make_room(engine, match["name"], 1)
     key = _find_key(engine, match["name"])
     size = DATAKEY_BITS.get(fields.integer("bits", 256))
     if size is None:
@@ -335,7 +340,9 @@ async def datakey(engine: "TransitEngine", req: Request, match: "re.Match[str]")
         if not key.type.supports_associated_data:
             raise BadRequestError(f"'associated_data' provided for non-AEAD cipher suite {key.type.name}")
         aad = _associated_data(key, 0, encoded)
-    ciphertext, version = encrypt_value(key, fields.integer("key_version"), context, new_key, aad)
+    run, version = encryptor(key, fields.integer("key_version"), context)
+    spend(engine.store, key, version)
+    ciphertext = run(new_key, aad)
     data: dict[str, Any] = {"ciphertext": ciphertext, "key_version": version}
     if mode == "plaintext":
         data["plaintext"] = b64encode(new_key)

@@ -28,6 +28,7 @@ from server.engines.transit_keytypes import (
     Material,
     generate_material,
 )
+from server.engines.transit_lifecycle_view import activation_time, lifecycle_info, read_settings
 from server.engines.transit_symmetric import KDF_BY_NAME, KDF_HKDF_SHA256, KDF_HMAC_SHA256_COUNTER, KDF_NAMES
 from server.errors import BadRequestError
 from server.request import Request
@@ -84,6 +85,7 @@ def key_info(key: TransitKey, context: bytes | None = None) -> dict[str, Any]:
         data["keys"] = {str(n): v.created_ns // 1_000_000_000 for n, v in shown.items()}
     elif kt.supports_signing:
         data["keys"] = {str(n): _asymmetric_entry(key, v, context) for n, v in shown.items()}
+    data.update(lifecycle_info(key))  # strongroom additions (transit_lifecycle_view)
     return data
 
 
@@ -97,7 +99,7 @@ def _asymmetric_entry(key: TransitKey, version: Any, context: bytes | None) -> d
             "certificate_chain": ""}
 
 
-def _find(engine: "TransitEngine", name: str, missing: str) -> TransitKey:
+def find_key(engine: "TransitEngine", name: str, missing: str) -> TransitKey:
     key = engine.store.get(name)
     if key is None:
         raise BadRequestError(missing)
@@ -148,12 +150,14 @@ async def write_key(engine: "TransitEngine", req: Request, match: "re.Match[str]
         key_size = HMAC_DEFAULT_KEY_BYTES
     if kdf_name not in KDF_BY_NAME:
         raise BadRequestError(f"unknown kdf {kdf_name}: use hkdf_sha256 or hmac-sha256-counter")
+    settings, activation_ns = read_settings(fields), activation_time(fields)
     existing = engine.store.get(name)
     if existing is not None:
         return logical(req, key_info(existing))
     key = TransitKey.define(name, key_type, derived=derived, convergent=convergent, key_size=key_size,
                             exportable=exportable, allow_plaintext_backup=backup, auto_rotate_period=period,
-                            kdf=KDF_BY_NAME[kdf_name])
+                            kdf=KDF_BY_NAME[kdf_name], **settings)
+    key.activation_ns = activation_ns
     material = await new_material(key_type, key_size)
     existing = engine.store.get(name)  # created by another request while RSA material was made
     if existing is not None:
@@ -178,19 +182,21 @@ async def delete_key(engine: "TransitEngine", req: Request, match: "re.Match[str
 
 async def rotate_key(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     name = match["name"]
-    _find(engine, name, "key not found").check_rotatable()
+    find_key(engine, name, "key not found").check_rotatable()
     if Fields(req.data).string("external_key_ref"):
         raise BadRequestError(f"cannot use external_key_ref on key of type {engine.store.get(name).type.name}")
-    key = await rotate_now(engine, name)
+    key = await rotate_now(engine, name, activation_time(Fields(req.data)))
     return logical(req, key_info(key))
 
 
-async def rotate_now(engine: "TransitEngine", name: str) -> TransitKey:
-    """Add a fresh version to a key and persist it (rotate endpoint and auto-rotation)."""
-    key = _find(engine, name, "key not found")
+async def rotate_now(engine: "TransitEngine", name: str, activation_ns: int = 0) -> TransitKey:
+    """Add a fresh version to a key and persist it (rotate endpoint and auto-rotation); with
+    an activation time in the future the new version is pre-active until then."""
+    key = find_key(engine, name, "key not found")
     material = await new_material(key.type, key.key_size)
-    key = _find(engine, name, "key not found")  # re-read: the key may have changed meanwhile
+    key = find_key(engine, name, "key not found")  # re-read: the key may have changed meanwhile
     try:
+        key.activation_ns = activation_ns
         key.rotate(material, now_ns())
         engine.store.put(key)
     except BaseException:
@@ -203,7 +209,7 @@ async def configure_key(engine: "TransitEngine", req: Request, match: "re.Match[
     """keys/:name/config: min versions, deletion_allowed, one-way exportable and
     allow_plaintext_backup, auto_rotate_period (Vault's pathKeysConfigWrite)."""
     name, fields = match["name"], Fields(req.data)
-    key = _find(engine, name, f"no existing key named {name} could be found")
+    key = find_key(engine, name, f"no existing key named {name} could be found")
     warnings: list[str] = []
     changes: dict[str, Any] = {}
     if fields.has("min_decryption_version"):
@@ -244,6 +250,8 @@ async def configure_key(engine: "TransitEngine", req: Request, match: "re.Match[
             raise BadRequestError(ROTATE_PERIOD_ERROR)
         if period != key.auto_rotate_period:
             changes["auto_rotate_period"] = period
+    changes.update({field: value for field, value in read_settings(fields, key).items()
+                    if value != getattr(key, field)})
     if changes:
         if key.min_available_version > min_enc:
             raise BadRequestError("min encryption version should not be less than min available version")
@@ -251,11 +259,11 @@ async def configure_key(engine: "TransitEngine", req: Request, match: "re.Match[
             raise BadRequestError("min decryption version should not be less then min available version")
         for field, value in changes.items():
             setattr(key, field, value)
-        _persist(engine, key)
+        persist_key(engine, key)
     return logical(req, key_info(key), warnings=warnings or None)
 
 
-def _persist(engine: "TransitEngine", key: TransitKey) -> None:
+def persist_key(engine: "TransitEngine", key: TransitKey) -> None:
     try:
         engine.store.put(key)
     except BaseException:
@@ -265,7 +273,7 @@ def _persist(engine: "TransitEngine", key: TransitKey) -> None:
 
 async def trim_key(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     fields = Fields(req.data)
-    key = _find(engine, match["name"], "invalid key name")
+    key = find_key(engine, match["name"], "invalid key name")
     if not fields.has("min_available_version"):
         raise BadRequestError("missing min_available_version")
     wanted = fields.integer("min_available_version")
@@ -285,7 +293,7 @@ async def trim_key(engine: "TransitEngine", req: Request, match: "re.Match[str]"
     if refusal:
         raise BadRequestError(refusal)
     key.trim(wanted)
-    _persist(engine, key)
+    persist_key(engine, key)
     return logical(req, key_info(key))
 
 
@@ -303,7 +311,7 @@ def _set_soft_deleted(engine: "TransitEngine", req: Request, name: str, deleted:
         return no_content()
     unchanged = key.soft_deleted == deleted
     key.soft_deleted = deleted
-    _persist(engine, key)
+    persist_key(engine, key)
     return logical(req, key_info(key), warnings=[already] if unchanged else None)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hmac as std_hmac
 import os
+import time
 from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives import hashes
@@ -135,9 +136,10 @@ async def hmac(engine: "TransitEngine", req: Request, match: "re.Match[str]") ->
     algorithm = match["urlalgorithm"] or fields.string("algorithm", DEFAULT_HASH)
     key = _key(engine, match["name"])
     if version == 0:
-        version = key.latest_version
+        version = key.newest_activated(time.time_ns())
     elif version != key.latest_version and 0 < key.min_encryption_version and version < key.min_encryption_version:
         raise BadRequestError("cannot generate HMAC: version is too old (disallowed by policy)")
+    key.check_protect(version)
     secret = hmac_key(key, version)
     if HASHES.get(algorithm) is None:
         raise BadRequestError("unsupported algorithm '\\x00'")  # Vault prints its zero HashType
@@ -215,6 +217,7 @@ def _verify_one(key: TransitKey, algorithm: str, item: dict[str, str]) -> dict[s
     if key.min_decryption_version > 0 and version < key.min_decryption_version:
         return {"error": "cannot verify HMAC: version is too old (disallowed by policy)"}
     try:
+        key.check_process(version)
         secret = hmac_key(key, version)
     except TransitError as exc:
         return {"error": exc.message}

@@ -3,7 +3,8 @@
 Storage is the truth. The cache holds loaded keys (their secrets in locked buffers and their
 crypto objects) so an encrypt does not decrypt and parse a record; every write goes to the
 view first and then replaces the cached key, a failed write evicts it, and close() zeroes
-everything. The store also keeps the auto-rotation schedule the engine's tick() consults.
+everything. The store also keeps the auto-rotation and key lifecycle schedules the engine's
+tick() consults.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 
 from seal.view import BarrierView
 from server.engines.transit_key import TransitKey
+from server.engines.transit_lifecycle import next_event_ns
 
 POLICY_PREFIX = "policy/"
 CONFIG_KEYS_PATH = "config/keys"
@@ -24,6 +26,7 @@ class KeyStore:
         self._view = view
         self._cache: dict[str, TransitKey] = {}
         self._due: dict[str, float] | None = None  # name -> unix time of the next rotation
+        self._events: dict[str, int] = {}  # name -> unix ns of the next lifecycle event (with _due)
 
     def __repr__(self) -> str:
         return f"KeyStore({self._view.prefix!r}, {len(self._cache)} cached)"
@@ -46,6 +49,7 @@ class KeyStore:
         self._evict(path)
         if self._due is not None:
             self._due.pop(name, None)
+            self._events.pop(name, None)
 
     def names(self) -> list[str]:
         return sorted(n for n in self._view.list(POLICY_PREFIX) if not n.endswith("/"))
@@ -71,14 +75,34 @@ class KeyStore:
     def due_for_rotation(self, now: float) -> list[str]:
         """Names of keys whose auto_rotate_period has run out since their latest version.
         The first call reads every key once; later calls only consult the schedule."""
+        self._scan()
+        return sorted(name for name, when in self._due.items() if when <= now)  # type: ignore[union-attr]
+
+    def lifecycle_due(self, now: float) -> list[str]:
+        """Names of keys with a lifecycle event (activation, end of an originator usage
+        period, destruction, exhausted usage) due by a unix time."""
+        self._scan()
+        now_ns = int(now * NANOS)
+        return sorted(name for name, when in self._events.items() if when <= now_ns)
+
+    def mark_lifecycle_due(self, name: str) -> None:
+        """Have the next tick look at a key now (its latest version reached its usage limit)."""
+        if self._due is not None:
+            self._events[name] = 0
+
+    def postpone_lifecycle(self, name: str, until: float) -> None:
+        """Hold due lifecycle work back until a unix time (after a failed attempt)."""
+        if self._due is not None and name in self._events:
+            self._events[name] = int(until * NANOS)
+
+    def _scan(self) -> None:
         if self._due is None:
-            self._due = {}
+            self._due, self._events = {}, {}
             for name in self.names():
                 cached = self._cache.get(POLICY_PREFIX + name)
                 record = cached.to_schedule() if cached is not None else self._view.get(POLICY_PREFIX + name)
                 if record is not None:
                     self._schedule_record(name, record)
-        return sorted(name for name, when in self._due.items() if when <= now)
 
     def postpone(self, name: str, until: float) -> None:
         """Hold a due rotation back until a unix time (after a failed attempt)."""
@@ -94,6 +118,14 @@ class KeyStore:
         lock into memory) the secrets of every key just to read two numbers."""
         if self._due is None:
             return
+        try:
+            event = next_event_ns(record)
+        except (AttributeError, KeyError, TypeError, ValueError):
+            event = None
+        if event is None:
+            self._events.pop(name, None)
+        else:
+            self._events[name] = event
         try:
             versions = record.get("versions") or []
             rotatable = (record.get("auto_rotate_period", 0) > 0 and not record.get("soft_deleted") and versions
@@ -147,3 +179,4 @@ class KeyStore:
             key.close()
         self._cache.clear()
         self._due = None
+        self._events = {}

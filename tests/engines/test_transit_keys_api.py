@@ -19,6 +19,9 @@ COMMON_FIELDS = {
     "supports_decryption", "supports_signing", "supports_derivation", "auto_rotate_period", "imported_key",
     "soft_deleted",
 }
+# strongroom's additions (key lifecycle, test_transit_lifecycle_*.py); Vault's fields are unchanged
+LIFECYCLE_FIELDS = {"usage_limit", "originator_usage_period", "recipient_usage_period", "destruction_waiting_period",
+                    "kcv_algorithm", "compromised_versions", "versions"}
 # type -> (supports_encryption, supports_decryption, supports_signing, supports_derivation), as Vault reports
 CAPABILITIES = {
     "aes128-gcm96": (True, True, False, True), "aes256-gcm96": (True, True, False, True),
@@ -35,7 +38,7 @@ def test_a_new_key_reads_back_with_vaults_fields(transit):
     status, body = transit.call("GET", "keys/orders")
     assert status == 200 and set(body) == ENVELOPE and body["data"] == created
     data = body["data"]
-    assert set(data) == COMMON_FIELDS | {"keys"}
+    assert set(data) == COMMON_FIELDS | {"keys"} | LIFECYCLE_FIELDS
     assert data["type"] == "aes256-gcm96" and data["latest_version"] == 1
     assert data["min_decryption_version"] == 1 and data["min_encryption_version"] == 0
     assert data["min_available_version"] == 0 and data["auto_rotate_period"] == 0
