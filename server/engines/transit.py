@@ -29,6 +29,7 @@ from server.engines import transit_ops_keys as keys
 from server.engines import transit_ops_misc as misc
 from server.engines import transit_ops_sign as signing
 from server.engines.transit_fields import KEY_NAME_PATTERN
+from server.engines.transit_key import configure_locking
 from server.engines.transit_store import KeyStore
 from server.mounts import MountEntry
 from server.request import DELETE, LIST, READ, UPDATE, Request
@@ -138,6 +139,7 @@ class TransitEngine(Engine):
 
 @register("transit")
 def create_transit_engine(view: BarrierView, mount: MountEntry) -> Engine:
+    configure_locking(view.lock_memory)
     return TransitEngine(view, mount)
 
 

@@ -45,13 +45,20 @@ ERR_SOFT_DELETED = "refusing to use soft-deleted key"
 ERR_TOO_OLD = "ciphertext or signature version is disallowed by policy (too old)"
 
 _lock_refused = False
+_lock_wanted = True
+
+
+def configure_locking(enabled: bool) -> None:
+    """Follow the server's disable_mlock (every mount shares the one process setting)."""
+    global _lock_wanted
+    _lock_wanted = enabled
 
 
 def lock_secret(data: bytearray | bytes) -> LockedBuffer:
     """A locked copy of key bytes. If RLIMIT_MEMLOCK is exhausted the copy is kept unlocked
     (still zeroed on close) and that is logged once, rather than refusing to serve keys."""
     global _lock_refused
-    if not _lock_refused:
+    if _lock_wanted and not _lock_refused:
         try:
             return LockedBuffer.from_bytes(data, lock=True)
         except MemoryLockError:
