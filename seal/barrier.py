@@ -302,6 +302,13 @@ class Barrier:
         with self._mutex:
             self._backend.transaction(self.prepare(ops))
 
+    def counter_put(self) -> Put:
+        """The encryption-count reservations as they stand (to end an init transaction, so
+        encryptions made while preparing it are never under-counted)."""
+        with self._mutex:
+            self._require_unsealed()
+            return self._counter.reserve_put(self._terms_numbers())
+
     def prepare(self, ops: Sequence[BarrierPut | BarrierDelete]) -> list[Put | Delete]:
         """Encrypt ops into storage writes without applying them (for a larger transaction)."""
         self._require_unsealed()

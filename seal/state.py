@@ -150,6 +150,7 @@ class Seal:
                 writes += self.barrier.initialize(root_key)
                 if setup is not None:
                     writes += self.barrier.prepare(list(setup(self.barrier)))
+                writes.append(self.barrier.counter_put())  # last: it supersedes the zeroed record
                 self.backend.transaction(writes)
             finally:
                 zero_bytearray(unseal_key)
@@ -335,14 +336,17 @@ class Seal:
     def _commit_rekey(self, unseal_key: bytes | bytearray | memoryview, config: SealConfig) -> None:
         """Fresh root key; keyring, root key and seal config rewritten in one transaction."""
         new_root = _random_locked(self.lock_memory)
-        try:
-            writes = self.barrier.rekey_writes(new_root)
-            writes += [Put(SEAL_CONFIG_PATH, config.to_bytes()), _root_key_put(unseal_key, new_root)]
-            self.backend.transaction(writes)
-        except BaseException:
-            new_root.close()
-            raise
-        self.barrier.commit_root_key(new_root)
+        # Held across snapshot, write and swap: a term retirement must not change the keyring
+        # between the snapshot taken here and the swap.
+        with self.barrier.exclusive():
+            try:
+                writes = self.barrier.rekey_writes(new_root)
+                writes += [Put(SEAL_CONFIG_PATH, config.to_bytes()), _root_key_put(unseal_key, new_root)]
+                self.backend.transaction(writes)
+            except BaseException:
+                new_root.close()
+                raise
+            self.barrier.commit_root_key(new_root)
 
     def _issue(
         self, unseal_key: bytearray, parts: int, threshold: int, pgp_keys: Sequence[str] | None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 from config.settings import ListenerSettings, Settings
+from seal.retire import TermRetirement
 from seal.state import IssuedShares, Seal, SealStatus
 from server.audit.broker import AuditBroker
 from server.engines import create_engine
@@ -50,6 +51,7 @@ class Core:
             backend, lock_memory=not settings.disable_mlock, progress_ttl=settings.unseal_progress_ttl
         )
         self.tokens = TokenStore(self.seal.barrier, settings.default_lease_ttl, settings.max_lease_ttl)
+        self.retirement = TermRetirement(self.seal.barrier)
         self.policies = PolicyStore(self.seal.barrier)
         self.audit = AuditBroker(settings)
         self.tokens.revoke_listeners.append(self._purge_cubbyholes)
@@ -182,6 +184,10 @@ class Core:
                 self.tokens.sweep(now)
             except Exception:
                 log.exception("token sweep failed")
+        try:
+            self.retirement.tick(now)  # one bounded batch of any keyring term retirement
+        except Exception:
+            log.exception("keyring term retirement failed")
         for engine in [*self.engines.values(), *self.auth_engines.values()]:
             try:
                 engine.tick(now)

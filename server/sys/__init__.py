@@ -5,7 +5,7 @@ from __future__ import annotations
 from server.request import DELETE, HEAD, LIST, READ, UPDATE
 from server.routing import Router
 from server.auth import token
-from server.sys import audit, auth, generate_root, health, keys, mounts, policy, rekey, seal, wrapping
+from server.sys import audit, auth, generate_root, health, keyring, keys, mounts, policy, rekey, seal, wrapping
 
 MOUNT = r"(?P<path>.+)"
 
@@ -32,6 +32,8 @@ def build_router() -> Router:
 
     router.add("sys/rotate(?:/keyring)?", {UPDATE: keys.rotate}, sudo=True)
     router.add("sys/key-status", {READ: keys.key_status})
+    router.add("sys/keyring", {READ: keyring.read_keyring}, sudo=True)
+    router.add("sys/keyring/retire", {UPDATE: keyring.retire_term}, sudo=True)
 
     for name, ops in rekey.handlers(legacy=False).items():
         router.add(f"sys/rotate/root/{name}", ops, sudo=True)

@@ -247,3 +247,10 @@ def test_rotate_through_seal(seal):
     unseal_with(seal, shares[:3])
     assert seal.key_status().term == 1
     assert seal.rotate().term == 2
+
+
+def test_encryptions_during_init_are_counted(backend):
+    seal = Seal(backend, lock_memory=False)
+    shares = seal.initialize(1, 1, setup=lambda barrier: [BarrierPut(f"first/{i}", i) for i in range(3)]).shares
+    seal.submit_unseal_share(shares[0])
+    assert seal.key_status().encryptions >= 3
