@@ -148,11 +148,12 @@ class Core:
     def unmount_auth(self, path: str) -> None:
         """Disable an auth method: its data goes, and so do the tokens it issued."""
         with self._lifecycle:
+            # Tokens first, as Vault: if this stops halfway, disabling again finishes the job.
+            self.tokens.revoke_by_path_prefix("auth/" + path)
             engine = self.auth_engines.pop(path, None)
             if engine is not None:
                 engine.close()
             self.auth_mounts.unmount(path)
-            self.tokens.revoke_by_path_prefix("auth/" + path)
 
     def auth_engine_for(self, path: str) -> tuple[MountEntry, Engine | None] | None:
         """For a path under auth/: the auth method mount and its engine."""

@@ -43,6 +43,10 @@ def canonical_path(raw_path: str) -> str:
         raise BadRequestError("request path is percent-encoded twice")
     if _CONTROL.search(path):
         raise BadRequestError("request path contains control characters")
+    try:
+        path.encode("utf-8")  # a raw non-UTF-8 byte reaches us as a lone surrogate
+    except UnicodeEncodeError:
+        raise BadRequestError("request path is not valid UTF-8") from None
     segments = path.split("/")
     inner = segments[:-1] if path.endswith("/") else segments
     for segment in inner:

@@ -257,19 +257,20 @@ async def api_handler(request: web.Request) -> web.Response:
         req = await build_request(request, core.listener_for(sockname))
     except Exception as exc:  # unparseable: answered, but there is no request to audit
         return render(error_reply(exc), head=request.method == "HEAD")
+    generation = getattr(core.backend, "generation", 0)
     try:
         reply = await dispatch(core, req)
     except asyncio.CancelledError:
         raise
     except Exception as exc:  # every failure becomes a Vault-shaped error, never a traceback
         reply = error_reply(exc)
-    reply = await _durable(core, reply)
+    reply = await _durable(core, reply, generation)
     if req.audit and core.audit.recording:
         reply = await _audit_response(core, req, reply)
     return render(reply, head=request.method == "HEAD")
 
 
-async def _durable(core: "Core", reply: Reply) -> Reply:
+async def _durable(core: "Core", reply: Reply, generation: int) -> Reply:
     """Hold the reply until every write made so far is on disk; a failed commit is an error."""
     notify = getattr(core.backend, "notify_when_durable", None)
     if notify is None:
@@ -284,7 +285,7 @@ async def _durable(core: "Core", reply: Reply) -> Reply:
         else:
             loop.call_soon_threadsafe(lambda: outcome.done() or outcome.set_result(error))
 
-    notify(core.backend.sequence, settle)
+    notify(core.backend.sequence, settle, generation)
     error = outcome.result() if outcome.done() else await outcome
     return reply if error is None else error_reply(error)
 

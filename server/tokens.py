@@ -115,6 +115,7 @@ class TokenStore:
     """Create, look up, use, renew and revoke tokens, through a barrier view of its own."""
 
     def __init__(self, barrier: Barrier, default_ttl: int, max_ttl: int) -> None:
+        self._barrier = barrier
         self._view = barrier.view(TOKEN_VIEW)
         self.default_ttl = default_ttl
         self.max_ttl = max_ttl
@@ -167,8 +168,13 @@ class TokenStore:
     def create(self, parent: TokenEntry | None, *, policies: list[str], ttl: int = 0, explicit_max_ttl: int = 0,
                period: int = 0, num_uses: int = 0, renewable: bool = True, display_name: str = "",
                meta: dict[str, str] | None = None, orphan: bool = False, path: str = "auth/token/create",
-               token_id: str | None = None, bound_cidrs: list[str] | None = None) -> tuple[str, TokenEntry]:
-        """A new token; its lifetime follows Vault's rules (period, explicit max, system max)."""
+               token_id: str | None = None, bound_cidrs: list[str] | None = None,
+               also: Callable[[str], list[BarrierPut]] | None = None) -> tuple[str, TokenEntry]:
+        """A new token; its lifetime follows Vault's rules (period, explicit max, system max).
+
+        also(digest) may add barrier writes (absolute paths) committed with the token, in the
+        same transaction: a wrapping token and the response it guards exist together or not.
+        """
         now = time.time()
         policies = sorted({normalise_name(p) for p in policies if normalise_name(p)})
         if period:
@@ -194,7 +200,8 @@ class TokenStore:
         with self._mutex:
             if self._view.get(ENTRY_PREFIX + digest) is not None:
                 raise TokenError("cannot create a token with a duplicate ID")
-            self._view.transaction(self._entry_writes(digest, entry))
+            writes = self._entry_writes(digest, entry, absolute=True)
+            self._barrier.transaction(writes + (also(digest) if also is not None else []))
         entry.digest = digest
         return token, entry
 
@@ -289,6 +296,12 @@ class TokenStore:
     def renew(self, entry: TokenEntry, increment: int = 0) -> TokenEntry:
         """Extend a renewable token, never past its explicit max or the system max."""
         with self._mutex:
+            # The caller's entry may be stale: a revoke can land between the request's lookup
+            # and here. Never write back a token that is gone (it would come back to life).
+            current = self._load(entry.digest)
+            if current is None or current.num_uses < 0 or current.expired(time.time()):
+                raise TokenError("token is not valid")
+            entry = current
             if not entry.renewable or not entry.expire_time:
                 raise TokenError("lease is not renewable")
             now = time.time()

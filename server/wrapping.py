@@ -7,7 +7,10 @@ lock, so of any number of concurrent unwraps exactly one succeeds.
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
+
+from seal.ops import BarrierPut
 
 from server.engines.cubbyhole import token_view
 from server.errors import BadRequestError
@@ -35,12 +38,17 @@ def _cubbyhole(core: "Core"):
 def wrap(core: "Core", req: Request, body: dict[str, Any], ttl: int, creation_path: str) -> Reply:
     """Store body in a new wrapping token's cubbyhole; answer with wrap_info only."""
     ttl = min(ttl, core.settings.max_lease_ttl)
+    cubbyhole = _cubbyhole(core)
+    created = time.time()
+    record = {"body": body, "creation_path": creation_path, "creation_time": created, "ttl": ttl}
+
+    def response_write(digest: str) -> list[BarrierPut]:
+        return [BarrierPut(token_view(cubbyhole, digest).prefix + RESPONSE_KEY, record)]
+
     token, entry = core.tokens.create(
         None, policies=[WRAPPING_POLICY], ttl=ttl, explicit_max_ttl=ttl, num_uses=1, renewable=False,
-        orphan=True, path=creation_path, display_name="response-wrapping",
+        orphan=True, path=creation_path, display_name="response-wrapping", also=response_write,
     )
-    record = {"body": body, "creation_path": creation_path, "creation_time": entry.creation_time, "ttl": ttl}
-    token_view(_cubbyhole(core), entry.digest).put(RESPONSE_KEY, record)
     wrapped_accessor = ""
     if isinstance(body.get("auth"), dict):
         wrapped_accessor = body["auth"].get("accessor", "")

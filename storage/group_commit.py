@@ -33,7 +33,8 @@ class GroupCommitBackend:
         self._pending: list[tuple[int, list[Op]]] = []
         self._sequence = 0
         self._durable = 0
-        self._failure: tuple[int, BaseException] | None = None
+        self._failure: tuple[int, BaseException, int] | None = None  # (last seq, error, generation)
+        self._generation = 0  # how many commits have failed so far
         self._waiters: list[tuple[int, Callback]] = []
         self._lock = threading.Lock()
         self._wake = threading.Condition(self._lock)
@@ -113,15 +114,23 @@ class GroupCommitBackend:
         """The number of the latest write accepted."""
         return self._sequence
 
-    def notify_when_durable(self, seq: int, callback: Callback) -> None:
+    @property
+    def generation(self) -> int:
+        """How many commits have failed: a caller notes it before it starts reading."""
+        return self._generation
+
+    def notify_when_durable(self, seq: int, callback: Callback, since_generation: int = -1) -> None:
         """callback(None) once write seq is on disk, or callback(error) if it never will be.
 
-        Runs at once when that is already known; otherwise on the committer thread.
+        A failure from before since_generation is not reported: the failed writes had left
+        the overlay before the caller began, so it cannot have seen them. Runs at once when the
+        answer is known; otherwise on the committer thread.
         """
         with self._lock:
-            if self._failure is not None and seq <= self._failure[0]:
-                error: BaseException | None = self._failure[1]
-            elif seq <= self._durable:
+            failure = self._failure
+            if failure is not None and seq <= failure[0] and failure[2] > since_generation:
+                error: BaseException | None = failure[1]
+            elif seq <= self._durable or (failure is not None and seq <= failure[0]):
                 error = None
             else:
                 self._waiters.append((seq, callback))
@@ -197,7 +206,8 @@ class GroupCommitBackend:
                 last = self._pending[-1][0]
             self._pending.clear()
             self._overlay.clear()
-            self._failure = (last, exc)
+            self._generation += 1
+            self._failure = (last, exc, self._generation)
             ready = [(s, cb) for s, cb in self._waiters if s <= last]
             self._waiters = [(s, cb) for s, cb in self._waiters if s > last]
         for _, callback in ready:

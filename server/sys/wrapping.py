@@ -29,11 +29,12 @@ def _wrapping_token(core: Core, req: Request) -> str:
             raise BadRequestError("no wrapping token given")
         return req.token
     caller = core.tokens.lookup(req.token)
-    if caller is None:
+    if caller is None or not caller.usable_from(req.remote_addr):
         raise PermissionDeniedError()
     acl = core.policies.acl(caller.policies)
     if not acl.root and acl.allows(req.path, UPDATE) is None:
         raise PermissionDeniedError()
+    core.tokens.consume(caller)
     return token
 
 

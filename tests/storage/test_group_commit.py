@@ -138,3 +138,17 @@ def test_waiters_from_many_threads_all_hear(tmp_path):
         t.join(30)
     assert errors == [None] * 160
     backend.close()
+
+
+def test_a_failure_does_not_haunt_readers_that_came_after_it():
+    inner = SlowBackend(delay=0.05)
+    backend = GroupCommitBackend(inner)
+    inner.fail_next = StorageFullError("full")
+    backend.put("x", b"1")
+    assert isinstance(wait(backend, backend.sequence), StorageFullError)
+    # A reader that starts now cannot have seen x: it must not be told of that failure.
+    generation = backend.generation
+    done, result = threading.Event(), []
+    backend.notify_when_durable(backend.sequence, lambda err: (result.append(err), done.set()), generation)
+    assert done.wait(5) and result == [None]
+    backend.close()
