@@ -22,7 +22,7 @@ import msgpack
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from seal.entry import ROOT_TERM, entry_term, open_entry, seal_entry
-from seal.errors import BarrierStateError, IntegrityError, SealedError
+from seal.errors import BarrierStateError, IntegrityError, SealedError, UnstorableValueError
 from seal.keyring import Keyring, Retirement, Term
 from seal.lockedmem import LockedBuffer, zero_bytearray
 from seal.ops import BarrierDelete, BarrierPut
@@ -282,7 +282,7 @@ class Barrier:
 
     def put(self, path: str, value: Any) -> None:
         self._check_path(path)
-        plain = msgpack.packb(value, use_bin_type=True)
+        plain = _pack(value)
         with self._mutex:
             self._backend.put(path, self._encrypt(path, plain))
 
@@ -328,7 +328,7 @@ class Barrier:
     # -- internals -------------------------------------------------------------------
 
     def _encode(self, path: str, value: Any) -> bytes:
-        return self._encrypt(path, msgpack.packb(value, use_bin_type=True))
+        return self._encrypt(path, _pack(value))
 
     def _encrypt(self, path: str, plain: bytes) -> bytes:
         with self._mutex:
@@ -387,3 +387,11 @@ class Barrier:
     def _require_sealed(self) -> None:
         if self._keyring is not None:
             raise BarrierStateError("the barrier is already unsealed")
+
+
+def _pack(value: Any) -> bytes:
+    """msgpack of value; an unstorable value (a 65-bit integer, an odd type) is a typed error."""
+    try:
+        return msgpack.packb(value, use_bin_type=True)
+    except (OverflowError, TypeError, ValueError) as exc:
+        raise UnstorableValueError(f"value cannot be stored: {type(exc).__name__}") from None

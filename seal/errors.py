@@ -63,3 +63,7 @@ class IntegrityError(SealError):
 
 class BarrierStateError(SealError):
     """The barrier was asked to open while open (a programming error, not an input one)."""
+
+
+class UnstorableValueError(SealError, ValueError):
+    """A value the barrier cannot encode (an integer past 64 bits, an unsupported type)."""

@@ -15,6 +15,7 @@ from seal.errors import (
     NotInitializedError,
     SealConfigError,
     SealedError,
+    UnstorableValueError,
 )
 from seal.generate_root import RootGenerationError
 from seal.keyring import TermStateError
@@ -90,6 +91,7 @@ ERROR_TABLE: list[tuple[type[Exception], int, str | None]] = [
     (SealConfigError, 400, None),
     (InvalidShareError, 400, None),
     (CustodianKeyError, 400, None),
+    (UnstorableValueError, 400, "a value in the request cannot be stored (integers are limited to 64 bits)"),
     (InvalidKeyError, 400, None),
     (PolicyError, 400, None),
     (AuditDeviceError, 400, None),

@@ -18,7 +18,6 @@ from typing import Any
 from server.errors import BadRequestError
 
 MAX_DEPTH = 300  # Vault's max_json_depth default
-INT_MIN, INT_MAX = -(2**63), 2**64 - 1  # msgpack's integer range
 # A surrogate left in a decoded str was unpaired in the JSON text (RFC 8259 §8.2): the
 # decoder joins valid pairs into one code point.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -64,9 +63,6 @@ def _check_values(value: Any) -> None:
             stack.extend((child, depth + 1) for child in item)
         elif isinstance(item, str):
             _check_string(item)
-        elif isinstance(item, int) and not isinstance(item, bool) and not INT_MIN <= item <= INT_MAX:
-            # Stored values are msgpack, whose integers are 64-bit.
-            raise BadRequestError("failed to parse JSON input: integer out of range")
 
 
 def _check_string(text: str) -> None:
