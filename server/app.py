@@ -7,6 +7,7 @@ sealed (key memory zeroed) and its storage closed, after in-flight requests fini
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import AsyncIterator, Callable
 
@@ -15,12 +16,14 @@ from aiohttp.http_parser import HttpRequestParserPy
 
 from config.settings import Settings
 from server.appkeys import CORE, ON_READY, SETTINGS
+from server.audit.broker import AuditFailedError
 from server.core import Core
 from server.pipeline import api_handler, render
 from server.routing import Reply
 from server.startup import open_backend
 from server.sys import build_router
 
+log = logging.getLogger("strongroom.app")
 TICK_SECONDS = 1.0
 
 # hvac (and curl users following Vault's docs) send the LIST method verbatim; aiohttp's C
@@ -67,6 +70,11 @@ async def _tick(core: Core) -> None:
     while True:
         await asyncio.sleep(TICK_SECONDS)
         core.tick(time.time())
+        for event in core.take_events():
+            try:
+                await core.audit.log(event)
+            except AuditFailedError:
+                log.error("a scheduled event could not be audited")
 
 
 def build_app(settings: Settings, on_ready: Callable[[Core], None] | None = None) -> web.Application:

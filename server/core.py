@@ -7,6 +7,7 @@ that was read through it).
 
 from __future__ import annotations
 
+import functools
 import logging
 import secrets
 import threading
@@ -19,6 +20,7 @@ from config.settings import ListenerSettings, Settings
 from seal.retire import TermRetirement
 from seal.state import IssuedShares, Seal, SealStatus
 from server.audit.broker import AuditBroker
+from server.audit.entries import event_entry
 from server.engines import create_engine
 from server.engines.base import Engine
 from server.engines.cubbyhole import purge
@@ -33,6 +35,7 @@ log = logging.getLogger("strongroom.core")
 CLUSTER_PATH = "core/cluster"
 VERSION = "0.1.0"
 TOKEN_SWEEP_SECONDS = 60.0
+MAX_QUEUED_EVENTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,7 @@ class Core:
         self.router = router
         self.engines: dict[str, Engine] = {}
         self.auth_engines: dict[str, Engine] = {}
+        self.events: list[dict[str, Any]] = []
         self.cluster: ClusterIdentity | None = None
         self.active_since: float | None = None
         self._lifecycle = threading.RLock()
@@ -186,7 +190,9 @@ class Core:
             except Exception:
                 log.exception("token sweep failed")
         try:
-            self.retirement.tick(now)  # one bounded batch of any keyring term retirement
+            report = self.retirement.tick(now)  # one bounded batch of any keyring term retirement
+            if report is not None and report.destroyed:
+                self.record_event("sys/", "keyring-term-destroyed", "keyring", {"term": report.term})
         except Exception:
             log.exception("keyring term retirement failed")
         for engine in [*self.engines.values(), *self.auth_engines.values()]:
@@ -206,7 +212,17 @@ class Core:
     def _start_engine(self, entry: MountEntry) -> None:
         engine = create_engine(self.seal.barrier.view(entry.storage_prefix), entry)
         if engine is not None:
+            engine.record_event = functools.partial(self.record_event, entry.path)
             self.engines[entry.path] = engine
+
+    def record_event(self, mount_point: str, operation: str, path: str, data: dict[str, Any]) -> None:
+        """Queue an audit entry for work done without a request (written by the app's ticker)."""
+        if len(self.events) < MAX_QUEUED_EVENTS:
+            self.events.append(event_entry(mount_point, operation, path, data))
+
+    def take_events(self) -> list[dict[str, Any]]:
+        events, self.events = self.events, []
+        return events
 
     def seal_now(self) -> None:
         """Seal: zero key material and forget everything read through the barrier."""

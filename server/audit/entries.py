@@ -8,6 +8,7 @@ their HMAC reaches the log.
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any, Callable
 
 from server.request import Request
@@ -101,3 +102,17 @@ def hash_entry(entry: dict[str, Any], redact: Callable[[Any], Any]) -> dict[str,
                 response[name] = _redacted(response[name], secret_fields, redact)
         out["response"] = response
     return out
+
+
+def event_entry(mount_point: str, operation: str, path: str, data: dict[str, Any]) -> dict[str, Any]:
+    """An entry for work the server did on its own (the scheduler), not for a request."""
+    return {
+        "time": rfc3339(time.time()),
+        "type": "event",
+        "auth": {"client_token": "", "accessor": "", "display_name": "strongroom-scheduler", "policies": None,
+                 "token_policies": None, "metadata": None, "entity_id": "", "token_type": ""},
+        "request": {"id": str(uuid.uuid4()), "operation": operation, "mount_point": mount_point,
+                    "client_token": "", "client_token_accessor": "", "namespace": {"id": "root"},
+                    "path": mount_point + path, "data": data or None, "remote_address": "", "wrap_ttl": 0},
+        "error": "",
+    }

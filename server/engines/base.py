@@ -28,6 +28,9 @@ class Engine:
         self._compiled = [(re.compile(p), ops) for p, ops in self.routes]
         self._open = [re.compile(p) for p in self.unauthenticated]
         self.tokens: Any = None  # the token store, given to auth methods so they can log in
+        # record_event(operation, path under the mount, data): the core hands what the
+        # engine does on its own (scheduled rotation, destruction) to the audit devices.
+        self.record_event: Callable[[str, str, dict[str, Any]], None] = lambda *event: None
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.mount.path!r})"

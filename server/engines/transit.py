@@ -125,6 +125,7 @@ class TransitEngine(Engine):
     async def _auto_rotate(self, name: str) -> None:
         try:
             await keys.rotate_now(self, name)
+            self.record_event("scheduled:rotate", f"keys/{name}", {})
             log.info("transit: auto-rotated key %r on mount %r", name, self.mount.path)
         except Exception:
             log.exception("transit: auto-rotation of key %r failed; retrying in %d s", name, RETRY_SECONDS)

@@ -65,11 +65,16 @@ async def run_due(engine: "TransitEngine", name: str, now_ns: int) -> None:
     key = engine.store.get(name)
     if key is None:
         return
+    before = {number: version.life.state for number, version in key.versions.items()}
     rotate = apply_due(key, now_ns)
     persist_key(engine, key)
+    for number, version in key.versions.items():
+        if before.get(number) != version.life.state:
+            engine.record_event(f"scheduled:{version.life.state}", f"keys/{name}", {"version": number})
     if rotate:
         try:
             key.check_rotatable()
         except TransitError:
             return  # a soft-deleted or imported key is left as it is; its versions refuse
         await rotate_now(engine, name)
+        engine.record_event("scheduled:rotate", f"keys/{name}", {})
