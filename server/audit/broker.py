@@ -212,8 +212,11 @@ class AuditBroker:
         if not self._mounts:
             return
         mounts = list(self._mounts.values())
-        written = await asyncio.gather(*(self._write(m, entry if prehashed else hash_entry(entry, m.hasher.redact))
-                                         for m in mounts))
+        entries = [entry if prehashed else hash_entry(entry, m.hasher.redact) for m in mounts]
+        if len(mounts) == 1:  # the common case: no task to schedule
+            written = [await self._write(mounts[0], entries[0])]
+        else:  # devices in parallel, so one hung socket costs its timeout once, not per device
+            written = await asyncio.gather(*(self._write(m, e) for m, e in zip(mounts, entries)))
         if not any(written):
             raise AuditFailedError("no audit device could record the request")
 

@@ -18,13 +18,16 @@ class AuditHasher:
     """HMAC-SHA256 under one device's salt."""
 
     def __init__(self, salt: bytes) -> None:
-        self._salt = salt
+        # Keyed once; each value hashes on a copy (the key schedule is the costly part).
+        self._keyed = hmac.new(salt, digestmod=hashlib.sha256)
 
     def __repr__(self) -> str:
         return "AuditHasher()"
 
     def hash(self, value: str) -> str:
-        return PREFIX + hmac.new(self._salt, value.encode(), hashlib.sha256).hexdigest()
+        mac = self._keyed.copy()
+        mac.update(value.encode())
+        return PREFIX + mac.hexdigest()
 
     def redact(self, value: Any) -> Any:
         """A copy of value with every string (and byte string) replaced by its HMAC."""
