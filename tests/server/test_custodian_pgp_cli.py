@@ -27,3 +27,22 @@ def test_bao_init_with_pgp_keys_then_unseal_with_decrypted_shares(fresh_server, 
         status, body, _ = fresh_server.call("PUT", "/v1/sys/unseal", {"key": share})
         assert status == 200
     assert body["sealed"] is False
+
+
+def test_rekey_to_custodian_keys(server):
+    custodians = [pysequoia.Tsk.generate(f"new {i} <n{i}@example.org>") for i in range(2)]
+    keys = [base64.b64encode(bytes(t.extract_certificate())).decode() for t in custodians]
+    status, body, _ = server.root("PUT", "/v1/sys/rotate/root/init",
+                                  {"secret_shares": 2, "secret_threshold": 2, "pgp_keys": keys})
+    assert status == 200, body
+    nonce = body["data"]["nonce"]
+    for key in server.keys[:3]:
+        status, body, _ = server.root("PUT", "/v1/sys/rotate/root/update", {"key": key, "nonce": nonce})
+    done = body["data"]
+    assert done["complete"] is True and len(done["pgp_fingerprints"]) == 2
+    new = [pysequoia.decrypt(base64.b64decode(k), decryptor=t.decryptor()).bytes.decode()
+           for t, k in zip(custodians, done["keys_base64"])]
+    server.root("PUT", "/v1/sys/seal")
+    for share in new:
+        status, body, _ = server.call("PUT", "/v1/sys/unseal", {"key": share})
+    assert body["sealed"] is False
