@@ -53,7 +53,7 @@ def build_router() -> Router:
     router.add(f"sys/internal/ui/mounts/{MOUNT}", {READ: mounts.ui_mount}, acl_exempt=True)
 
     name = r"(?P<name>[^/]+)"
-    router.add("sys/policy", {READ: policy.list_policies})
+    router.add("sys/policy/?", {READ: policy.list_policies, LIST: policy.list_policies})
     router.add(f"sys/policy/{name}", {READ: policy.read_policy, UPDATE: policy.write_policy,
                                       DELETE: policy.delete_policy}, sudo={UPDATE, DELETE})
     router.add("sys/policies/acl/?", {LIST: policy.list_acl})

@@ -159,3 +159,9 @@ def test_policy_change_reaches_live_tokens(server):
     assert server.call("GET", "/v1/sys/mounts", token=token)[0] == 200
     assert server.root("DELETE", "/v1/sys/policy/live")[0] == 204
     assert server.call("GET", "/v1/sys/mounts", token=token)[:2] == DENIED
+
+
+def test_list_on_sys_policy_names_every_policy(server):
+    server.root("PUT", "/v1/sys/policy/reader", {"policy": 'path "secret/*" { capabilities = ["read"] }'})
+    status, body, _ = server.call("LIST", "/v1/sys/policy", token=server.root_token)
+    assert status == 200 and body["data"]["keys"] == ["default", "reader", "root"]
