@@ -17,6 +17,7 @@ from storage.backend import (
 from storage.group_commit import GroupCommitBackend
 from storage.lmdb_store import LMDBBackend
 from storage.memory import MemoryBackend
+from storage.read_only import ReadOnlyBackend, ReadOnlyStorageError
 
 __all__ = [
     "Backend",
@@ -28,6 +29,8 @@ __all__ = [
     "MemoryBackend",
     "Op",
     "Put",
+    "ReadOnlyBackend",
+    "ReadOnlyStorageError",
     "StorageClosedError",
     "StorageError",
     "StorageFormatError",

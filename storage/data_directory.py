@@ -35,7 +35,7 @@ class DataDirectory:
         state = "owned" if self._lock_fd is not None else "released"
         return f"DataDirectory({self.path!r}, {state})"
 
-    def open(self) -> None:
+    def open(self, take_lock: bool = True) -> None:
         """Create the directory if needed, take its lock, and set every file's mode."""
         try:
             os.makedirs(self.path, mode=DIRECTORY_MODE, exist_ok=True)
@@ -45,7 +45,8 @@ class DataDirectory:
             raise StorageError(f"the data path {self.path!r} is not a directory") from None
         except OSError as exc:
             raise StorageError(f"cannot prepare data directory {self.path!r}: {exc.strerror}") from exc
-        self._lock_fd = self._take_lock()
+        if take_lock:
+            self._lock_fd = self._take_lock()
         try:
             for name in LMDB_FILES:
                 self._make_private(name)

@@ -13,12 +13,14 @@ later writes may have been computed from the failed ones, so none of them may su
 
 from __future__ import annotations
 
+import logging
 import threading
 from typing import Callable, Sequence
 
 from storage.backend import Backend, Delete, Op, Put, StorageClosedError, StorageError
 from storage.keys import SEPARATOR, check_ops, encode_key, encode_prefix
 
+log = logging.getLogger("strongroom.storage")
 Callback = Callable[[BaseException | None], None]
 _TOMBSTONE = None
 
@@ -26,8 +28,12 @@ _TOMBSTONE = None
 class GroupCommitBackend:
     """A Backend whose writes return at once and become durable in batches."""
 
-    def __init__(self, inner: Backend, max_batch: int = 4096) -> None:
+    def __init__(self, inner: Backend, max_batch: int = 4096,
+                 on_commit: Callable[[list[str]], None] | None = None) -> None:
         self._inner = inner
+        # Told the keys of each commit, on the committer thread, before any waiter hears it
+        # is durable: worker processes drop what they cached of those keys first.
+        self.on_commit = on_commit
         self._max_batch = max_batch
         self._overlay: dict[str, bytes | None] = {}
         self._pending: list[tuple[int, list[Op]]] = []
@@ -185,6 +191,11 @@ class GroupCommitBackend:
             except BaseException as exc:  # noqa: BLE001 - every waiter must hear of it
                 self._fail(last, exc)
                 continue
+            if self.on_commit is not None:
+                try:
+                    self.on_commit([op.key for op in ops])
+                except Exception:  # noqa: BLE001 - the writes are durable all the same
+                    log.exception("the commit hook failed")
             self._succeed(last, ops)
 
     def _succeed(self, last: int, ops: list[Op]) -> None:

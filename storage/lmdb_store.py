@@ -67,6 +67,7 @@ class LMDBBackend:
         map_size: int = DEFAULT_MAP_SIZE,
         max_map_size: int = DEFAULT_MAX_MAP_SIZE,
         max_readers: int = DEFAULT_MAX_READERS,
+        directory_locked_by_parent: bool = False,
     ) -> None:
         self._map_size = _pages(map_size, "map_size")
         self._max_map_size = _pages(max_map_size, "max_map_size")
@@ -81,7 +82,9 @@ class LMDBBackend:
         self._gate = SharedExclusiveLock()
         self._closed = False
         self._panicked = False
-        self._directory.open()
+        # A worker process shares the flock its parent took before forking: a flock of its
+        # own on the same file would conflict with that one.
+        self._directory.open(take_lock=not directory_locked_by_parent)
         try:
             self._env = self._open_env(max_readers)
         except BaseException:

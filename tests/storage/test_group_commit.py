@@ -152,3 +152,33 @@ def test_a_failure_does_not_haunt_readers_that_came_after_it():
     backend.notify_when_durable(backend.sequence, lambda err: (result.append(err), done.set()), generation)
     assert done.wait(5) and result == [None]
     backend.close()
+
+
+def test_the_commit_hook_hears_the_keys_after_the_commit_and_before_any_waiter():
+    """Worker processes drop their caches of these keys before a writer is answered."""
+    inner = SlowBackend(delay=0.05)
+    order: list[str] = []
+
+    def hook(keys):
+        assert inner.get("k/1") == b"1"  # already committed underneath
+        order.append("hook:" + ",".join(sorted(keys)))
+
+    backend = GroupCommitBackend(inner, on_commit=hook)
+    backend.transaction([Put("k/1", b"1"), Delete("k/2")])
+    assert wait(backend, backend.sequence) is None
+    order.append("waiter")
+    assert order == ["hook:k/1,k/2", "waiter"]
+    backend.close()
+
+
+def test_a_failing_commit_hook_does_not_undo_a_durable_write():
+    inner = SlowBackend(delay=0.0)
+
+    def hook(keys):
+        raise RuntimeError("peers unreachable")
+
+    backend = GroupCommitBackend(inner, on_commit=hook)
+    backend.put("k", b"v")
+    assert wait(backend, backend.sequence) is None
+    assert inner.get("k") == b"v" and backend.get("k") == b"v"
+    backend.close()
