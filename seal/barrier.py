@@ -114,22 +114,41 @@ class Barrier:
         """Open the keyring with root_key; IntegrityError if the key or the keyring is wrong."""
         with self._mutex:
             self._require_sealed()
-            blob = self._backend.get(KEYRING_PATH)
-            if blob is None:
-                raise IntegrityError("the keyring is missing from storage")
-            plain = bytearray(open_entry(AESGCM(root_key.view()), KEYRING_PATH, blob))
-            try:
-                keyring = Keyring.deserialize(root_key, plain, self._lock_memory)
-            finally:
-                zero_bytearray(plain)
-            counter = EncryptionCounter(self._backend, USAGE_PATH, keyring.root_aead)
-            try:
-                counter.load(self._numbers(keyring))
-            except Exception:
-                keyring.close()
-                raise
-            self._keyring, self._counter = keyring, counter
+            self._keyring, self._counter = self._read_keyring(root_key)
             self._epoch += 1
+
+    def reload(self, root_key: LockedBuffer) -> None:
+        """Re-read the keyring another process changed (rotate, rekey, retirement), with the
+        root key it is now sealed under; no sealed moment in between. Takes root_key."""
+        with self._mutex:
+            keyring, counter = self._read_keyring(root_key)
+            old, self._keyring, self._counter = self._keyring, keyring, counter
+            if old is None:
+                self._epoch += 1
+            else:
+                old.close()
+
+    def root_key_copy(self) -> bytearray:
+        """The root key, for a worker process over its private channel; the caller zeroes it."""
+        with self._mutex:
+            return bytearray(self._require_unsealed().root_key.view())
+
+    def _read_keyring(self, root_key: LockedBuffer) -> tuple[Keyring, EncryptionCounter]:
+        blob = self._backend.get(KEYRING_PATH)
+        if blob is None:
+            raise IntegrityError("the keyring is missing from storage")
+        plain = bytearray(open_entry(AESGCM(root_key.view()), KEYRING_PATH, blob))
+        try:
+            keyring = Keyring.deserialize(root_key, plain, self._lock_memory)
+        finally:
+            zero_bytearray(plain)
+        counter = EncryptionCounter(self._backend, USAGE_PATH, keyring.root_aead)
+        try:
+            counter.load(self._numbers(keyring))
+        except Exception:
+            keyring.close()
+            raise
+        return keyring, counter
 
     def seal(self) -> None:
         """Zero all key material; every later data call raises SealedError."""

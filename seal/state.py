@@ -185,6 +185,23 @@ class Seal:
                     zero_bytearray(unseal_key)
             return self.status()
 
+    def open_with_root_key(self, root: bytearray) -> None:
+        """A worker process's seal follows the primary's: open (or re-read the keyring) with
+        the root key the primary sent over their private channel. Zeroes root."""
+        with self._mutex:
+            try:
+                root_key = LockedBuffer.from_bytes(root, lock=self.lock_memory)
+            finally:
+                zero_bytearray(root)
+            try:
+                if self.sealed:
+                    self.barrier.unseal(root_key)
+                else:
+                    self.barrier.reload(root_key)
+            except BaseException:
+                root_key.close()
+                raise
+
     def reset_unseal(self) -> None:
         """Forget every share submitted so far."""
         with self._mutex:
