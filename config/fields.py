@@ -149,6 +149,15 @@ class Section:
             raise self.error(name, "must be greater than 0")
         return seconds
 
+    def count(self, name: str, default: int, low: int, high: int) -> int:
+        """A whole number from low to high (a JSON or HCL integer, or its decimal string)."""
+        value = self._value(name, default)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value.strip())
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise self.error(name, f"expected a whole number from {low} to {high}, got {describe(value)}")
+        return value
+
     def choice(self, name: str, default: str, choices: Mapping[str, str]) -> str:
         """One of choices' keys, case-insensitively, mapped to its canonical value."""
         value = self._value(name, default)

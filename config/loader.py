@@ -38,6 +38,7 @@ DEFAULT_UNSEAL_PROGRESS_TTL = 10 * 60
 DEFAULT_MAP_SIZE = 2**30
 DEFAULT_MAX_MAP_SIZE = 64 * 2**30
 STORAGE_BACKENDS = ("lmdb", "inmem")
+MAX_WORKERS = 64
 
 _LOG_LEVELS = {
     "trace": "trace",
@@ -60,6 +61,7 @@ _TOP_LEVEL_KEYS = frozenset(
         "default_lease_ttl",
         "max_lease_ttl",
         "unseal_progress_ttl",
+        "workers",
     }
 )
 # Vault/OpenBao top-level settings strongroom does not implement: refused with a reason.
@@ -118,8 +120,13 @@ def settings_from_dict(data: Mapping[str, Any], source: str, *, check_files: boo
             f"{format_duration(default_lease_ttl)} is longer than max_lease_ttl "
             f"({format_duration(max_lease_ttl)})",
         )
+    storage = _storage(top)
+    workers = top.count("workers", 1, 1, MAX_WORKERS)
+    if workers > 1 and storage.backend != "lmdb":
+        raise top.error("workers", "worker processes share an LMDB store; inmem storage allows only 1")
     return Settings(
-        storage=_storage(top),
+        storage=storage,
+        workers=workers,
         listeners=listeners(top, check_files=check_files),
         disable_mlock=top.boolean("disable_mlock", False),
         api_addr=_api_addr(top),

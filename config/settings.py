@@ -92,3 +92,6 @@ class Settings:
     unseal_progress_ttl: int
     audit_devices: tuple[AuditDeviceSettings, ...]
     source: str
+    # Processes serving the listeners (SO_REUSEPORT): one primary that writes, the rest
+    # reading the same LMDB store and handing it everything that writes.
+    workers: int = 1
