@@ -26,6 +26,10 @@ def refusal(tmp_path: Path, text: str, name: str = "s.hcl") -> ConfigError:
 CASES = [
     # (id, config text, dotted key, words the reason must contain)
     ("unknown top-level key", BASE + "foo = 1", "foo", "unknown key"),
+    ("no workers", BASE + "workers = 0", "workers", "from 1 to 64"),
+    ("too many workers", BASE + "workers = 65", "workers", "from 1 to 64"),
+    ("workers as a fraction", BASE + "workers = 1.5", "workers", "whole number"),
+    ("workers over inmem", 'storage "inmem" {}\n' + LISTENER + "workers = 2", "workers", "share an LMDB store"),
     ("top-level typo", BASE + "disable_mlok = true", "disable_mlok", "did you mean 'disable_mlock'"),
     ("vault-only top-level key", BASE + 'seal "awskms" {}', "seal", "does not support"),
     ("unknown listener key", STORAGE + 'listener "tcp" { adress = "1.2.3.4:1" tls_disable = true }',

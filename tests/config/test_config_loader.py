@@ -288,3 +288,12 @@ def test_dev_settings_in_memory_and_on_disk(tmp_path: Path) -> None:
     assert (on_disk.listeners[0].host, on_disk.listeners[0].port) == ("::1", 0)
     with pytest.raises(ConfigError, match=r"^config dev mode: listener\.tcp\.address: "):
         dev_settings(None, "localhost")
+
+
+def test_workers_default_to_one_and_take_a_count(tmp_path):
+    base = 'storage "lmdb" { path = "/var/lib/strongroom" }\nlistener "tcp" { tls_disable = true }\n'
+    one, three = tmp_path / "one.hcl", tmp_path / "three.hcl"
+    one.write_text(base)
+    three.write_text(base + "workers = 3\n")
+    assert load_settings(one).workers == 1
+    assert load_settings(three).workers == 3
