@@ -15,7 +15,7 @@ from aiohttp import web, web_protocol
 from aiohttp.http_parser import HttpRequestParserPy
 
 from config.settings import Settings
-from server.appkeys import CORE, ON_READY, SETTINGS
+from server.appkeys import CORE, ON_READY, SETTINGS, WORKER_INDEX, WORKER_ROLE
 from server.audit.broker import AuditFailedError
 from server.core import Core
 from server.pipeline import api_handler, render
@@ -50,19 +50,31 @@ async def _entry(request: web.Request) -> web.StreamResponse:
 
 async def _core_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    backend = open_backend(settings.storage)
+    role = app.get(WORKER_ROLE)  # with worker processes: this one's part (server/worker_processes.py)
+    backend = role.open_backend(settings.storage) if role is not None else open_backend(settings.storage)
     core = Core(settings, backend, build_router())
     app[CORE] = core
-    ticker = asyncio.create_task(_tick(core))
+    ticker = None
     try:
+        if role is not None:
+            await role.attach(core)
+        if core.link is None:  # followers have no scheduled work: the primary writes
+            ticker = asyncio.create_task(_tick(core))
         on_ready = app.get(ON_READY)
         if on_ready is not None:
             on_ready(core)
         yield
     finally:
-        ticker.cancel()
+        if ticker is not None:
+            ticker.cancel()
         core.seal_now()
+        if role is not None:
+            role.detach(core)
         backend.close()
+
+
+async def _name_worker(request: web.Request, response: web.StreamResponse) -> None:
+    response.headers["X-Strongroom-Worker"] = request.app[WORKER_INDEX]
 
 
 async def _tick(core: Core) -> None:
@@ -77,11 +89,17 @@ async def _tick(core: Core) -> None:
                 log.error("a scheduled event could not be audited")
 
 
-def build_app(settings: Settings, on_ready: Callable[[Core], None] | None = None) -> web.Application:
-    """The application for settings; on_ready(core) runs once the core is open (dev mode)."""
+def build_app(settings: Settings, on_ready: Callable[[Core], None] | None = None,
+              role: object | None = None) -> web.Application:
+    """The application for settings; on_ready(core) runs once the core is open (dev mode).
+    role is this process's part when the server runs several worker processes."""
     listener = settings.listeners[0]
     app = web.Application(client_max_size=listener.max_request_size)
     app[SETTINGS] = settings
+    if role is not None:
+        app[WORKER_ROLE] = role
+        app[WORKER_INDEX] = str(role.index)  # type: ignore[attr-defined]
+        app.on_response_prepare.append(_name_worker)  # which process answered (for operators)
     if on_ready is not None:
         app[ON_READY] = on_ready
     app.cleanup_ctx.append(_core_context)

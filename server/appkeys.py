@@ -12,3 +12,6 @@ from server.core import Core
 CORE = web.AppKey("core", Core)
 SETTINGS = web.AppKey("settings", Settings)
 ON_READY = web.AppKey("on_ready", Callable[[Core], None])
+# With worker processes: this process's role (server/worker_processes.py) and its index.
+WORKER_ROLE = web.AppKey("worker_role", object)
+WORKER_INDEX = web.AppKey("worker_index", str)

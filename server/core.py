@@ -68,6 +68,10 @@ class Core:
         self.active_since: float | None = None
         self._lifecycle = threading.RLock()
         self._last_sweep = 0.0
+        # With worker processes: the primary's view of its followers, or a follower's link
+        # to the primary (server/worker_primary.py, server/worker_follower.py); else None.
+        self.followers: Any = None
+        self.link: Any = None
 
     def listener_for(self, sockname: object) -> ListenerSettings:
         """The listener block a connection arrived on (its limits apply to the request)."""
@@ -109,6 +113,8 @@ class Core:
             self.seal.submit_unseal_share(share)
             if was_sealed and not self.seal.sealed:
                 self._after_unseal()
+                if self.followers is not None:
+                    self.followers.opened()
             return self.seal.status()
 
     def mount(self, path: str, mount_type: object, **fields: Any) -> MountEntry:
@@ -180,8 +186,9 @@ class Core:
         return entry, self.engines.get(entry.path)
 
     def tick(self, now: float) -> None:
-        """Scheduled work of every engine (called about once a second)."""
-        if self.seal.sealed:
+        """Scheduled work of every engine (called about once a second); a follower process
+        has none: the primary does it, and writes."""
+        if self.seal.sealed or self.link is not None:
             return
         if now - self._last_sweep >= TOKEN_SWEEP_SECONDS:
             self._last_sweep = now
@@ -239,6 +246,27 @@ class Core:
             self.policies.forget_cache()
             self.cluster = None
             self.active_since = None
+            if self.followers is not None:
+                self.followers.sealed()
+
+    def reload_mounts(self, auth: bool = False) -> None:
+        """Another process changed a mount table: restart this process's engines from it."""
+        with self._lifecycle:
+            table, engines = (self.auth_mounts, self.auth_engines) if auth else (self.mounts, self.engines)
+            for engine in engines.values():
+                engine.close()
+            engines.clear()
+            table.load()
+            for entry in table.entries():
+                (self._start_auth_engine if auth else self._start_engine)(entry)
+
+    def open_following(self, root: bytearray) -> None:
+        """A follower process opens (or re-reads its keyring) with the primary's root key."""
+        with self._lifecycle:
+            was_sealed = self.seal.sealed
+            self.seal.open_with_root_key(root)
+            if was_sealed:
+                self._after_unseal()
 
     def _after_unseal(self) -> None:
         try:

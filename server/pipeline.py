@@ -41,7 +41,8 @@ from server.audit.entries import request_entry, response_entry
 from server.request import CREATE, DELETE, HEAD, LIST, PATCH, READ, UPDATE, Request
 from server.routing import Reply
 from server.wrapping import should_wrap, wrap
-from storage import StoragePanicError
+from server.forwarding import GrantNeededError, PrimaryRequiredError
+from storage import ReadOnlyStorageError, StoragePanicError
 
 if TYPE_CHECKING:
     from server.core import Core
@@ -257,24 +258,42 @@ async def api_handler(request: web.Request) -> web.Response:
         req = await build_request(request, core.listener_for(sockname))
     except Exception as exc:  # unparseable: answered, but there is no request to audit
         return render(error_reply(exc), head=request.method == "HEAD")
+    if core.link is not None:  # a follower process: it answers what it can, forwards the rest
+        reply = await core.link.respond(req)
+    else:
+        reply = await respond(core, req)
+    return render(reply, head=request.method == "HEAD")
+
+
+async def respond(core: "Core", req: Request) -> Reply:
+    """Everything after parsing: dispatch, durability, the response's audit entry, and (on
+    a primary with followers) their acknowledgement of any seal change the request made."""
     generation = getattr(core.backend, "generation", 0)
     try:
         reply = await dispatch(core, req)
-    except asyncio.CancelledError:
-        raise
+    except (asyncio.CancelledError, ReadOnlyStorageError, PrimaryRequiredError, GrantNeededError):
+        raise  # the last three only in a follower, which hands the request on
     except Exception as exc:  # every failure becomes a Vault-shaped error, never a traceback
         reply = error_reply(exc)
     reply = await _durable(core, reply, generation)
     if req.audit and core.audit.recording:
         reply = await _audit_response(core, req, reply)
-    return render(reply, head=request.method == "HEAD")
+    if core.followers is not None:
+        await core.followers.settle()
+    return reply
 
 
 async def _durable(core: "Core", reply: Reply, generation: int) -> Reply:
     """Hold the reply until every write made so far is on disk; a failed commit is an error."""
+    error = await durable(core, generation)
+    return reply if error is None else error_reply(error)
+
+
+async def durable(core: "Core", generation: int) -> BaseException | None:
+    """Once every write made so far is on disk: None, or the error that kept one off it."""
     notify = getattr(core.backend, "notify_when_durable", None)
     if notify is None:
-        return reply
+        return None
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future = loop.create_future()
     loop_thread = threading.get_ident()
@@ -286,8 +305,7 @@ async def _durable(core: "Core", reply: Reply, generation: int) -> Reply:
             loop.call_soon_threadsafe(lambda: outcome.done() or outcome.set_result(error))
 
     notify(core.backend.sequence, settle, generation)
-    error = outcome.result() if outcome.done() else await outcome
-    return reply if error is None else error_reply(error)
+    return outcome.result() if outcome.done() else await outcome
 
 
 async def _audit_response(core: "Core", req: Request, reply: Reply) -> Reply:

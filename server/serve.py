@@ -18,6 +18,7 @@ from server.appkeys import CORE
 from server.core import Core
 from server.dev import prepare_dev_core
 from server.startup import harden_process
+from server.worker_processes import run_workers
 
 SHUTDOWN_GRACE = 30.0  # seconds for in-flight requests after SIGTERM
 # After the drain, what aiohttp itself still grants a handler before cancelling it.
@@ -88,10 +89,12 @@ def make_runner(app: web.Application) -> web.AppRunner:
                          handle_signals=False, **RUNNER_OPTIONS)
 
 
-async def _run(settings: Settings, on_ready) -> None:
+async def _run(settings: Settings, on_ready, role=None) -> None:
     """Serve every listener until SIGTERM/SIGINT; then stop listening, drain in-flight
-    requests and seal. A second signal cuts the drain short."""
-    app = build_app(settings, on_ready)
+    requests and seal. A second signal cuts the drain short. With worker processes (role),
+    the primary first tells its followers to stop and waits for them: while they drain they
+    may still forward requests to it."""
+    app = build_app(settings, on_ready if role is None or role.index == 0 else None, role)
     in_flight = InFlight()
     app.middlewares.append(in_flight.middleware)
     runner = make_runner(app)
@@ -99,7 +102,8 @@ async def _run(settings: Settings, on_ready) -> None:
     try:
         sites = []
         for listener in settings.listeners:
-            site = web.TCPSite(runner, listener.host, listener.port, ssl_context=_ssl_context(listener))
+            site = web.TCPSite(runner, listener.host, listener.port, ssl_context=_ssl_context(listener),
+                               reuse_port=role is not None)
             await site.start()
             sites.append(site)
         stop, force = asyncio.Event(), asyncio.Event()
@@ -115,9 +119,13 @@ async def _run(settings: Settings, on_ready) -> None:
         loop.add_signal_handler(signal.SIGHUP, app[CORE].audit.reopen)  # log rotation
         await stop.wait()
         log.info("shutting down: draining requests, then sealing")
+        if role is not None and role.index == 0:
+            role.stop_followers()
         for site in sites:
             await site.stop()
         await in_flight.drain(force, SHUTDOWN_GRACE)
+        if role is not None and role.index == 0:
+            await role.wait_followers()
     finally:
         await runner.cleanup()
 
@@ -134,7 +142,13 @@ def serve(settings: Settings, dev_token: str | None = None, dev: bool = False) -
         print(f"==> strongroom server started! Listening on {addrs} (storage: {settings.storage.backend})",
               flush=True)
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_run(settings, on_ready))
+    def run(role=None) -> None:
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(_run(settings, on_ready, role))
+
+    if settings.workers > 1:
+        run_workers(settings, run)
+    else:
+        run()
 
 

@@ -6,13 +6,21 @@ Counts survive restarts without a write per encryption: before a version encrypt
 storage already holds, a block of RESERVATION_BLOCK further encryptions is reserved in the
 key's record. A restart resumes counting from the reservation, so a crash can only
 over-count, never under-count.
+
+With worker processes only the primary writes, so a follower counts in blocks the primary
+grants it (`UsageGrants`, set as the key store's `grants`): the primary moves the stored
+reservation past the block, and gives up what was left of its own, before the block is
+handed out. Every encryption is then counted in exactly one process's block; the blocks
+given up are over-counts, again the safe direction.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import asyncio
+from typing import TYPE_CHECKING, Awaitable, Callable
 
 from server.engines.transit_errors import TransitError, UsageLimitError
+from server.forwarding import GrantNeededError, PrimaryRequiredError
 from server.engines.transit_key import TransitKey
 from server.engines.transit_ops_keys import rotate_now
 
@@ -28,6 +36,12 @@ def spend(store: "KeyStore", key: TransitKey, number: int, count: int = 1) -> No
     UsageLimitError if that would pass the key's usage limit."""
     entry = key.versions.get(number)
     if entry is None:
+        return
+    grants: UsageGrants | None = getattr(store, "grants", None)
+    if grants is not None:  # a follower process: count in a block the primary granted
+        if not grants.take(key.name, number, entry.created_ns, count):
+            created = entry.created_ns
+            raise GrantNeededError(lambda: grants.obtain(key.name, number, created, count))
         return
     life = entry.life
     if life.used + count > key.usage_limit:
@@ -53,8 +67,15 @@ def exhausted(key: TransitKey, room: int = 1) -> bool:
 
 async def make_room(engine: "TransitEngine", name: str, count: int) -> None:
     """Rotate before a request whose `count` encryptions the latest version cannot take
-    (the automatic rotation at the limit); a key that may not rotate is left to refuse."""
+    (the automatic rotation at the limit); a key that may not rotate is left to refuse.
+    In a follower: make sure a granted block can take them (the primary rotates)."""
     key = engine.store.get(name)
+    grants: UsageGrants | None = getattr(engine.store, "grants", None)
+    if grants is not None:
+        entry = key.versions.get(key.latest_version) if key is not None else None
+        if entry is not None and not grants.has(name, entry.number, entry.created_ns, count):
+            await grants.obtain(name, entry.number, entry.created_ns, count)
+        return
     if key is None or not exhausted(key, min(count, key.usage_limit)):
         return
     try:
@@ -62,3 +83,74 @@ async def make_room(engine: "TransitEngine", name: str, count: int) -> None:
     except TransitError:
         return
     await rotate_now(engine, name)
+
+
+def grant(store: "KeyStore", name: str, number: int, created_ns: int, count: int) -> tuple[int, int]:
+    """On the primary: reserve a block of at least `count` encryptions of one version for a
+    follower and return it as (start, end); the caller makes the write durable before it
+    hands the block out. PrimaryRequiredError if the version changed or has no room left
+    (the follower then forwards the request, and the primary rotates or refuses it)."""
+    key = store.get(name)
+    entry = key.versions.get(number) if key is not None else None
+    if key is None or entry is None or entry.created_ns != created_ns:
+        raise PrimaryRequiredError("the key version changed")
+    life = entry.life
+    start = max(life.reserved, life.used)
+    end = min(start + max(count, RESERVATION_BLOCK), key.usage_limit)
+    if end - start < count:
+        store.mark_lifecycle_due(name)
+        raise PrimaryRequiredError(f"key version {number} has reached its usage limit")
+    # What was left of the primary's own block goes with it: an over-count, never an under-count.
+    life.reserved = life.used = end
+    try:
+        store.put(key)
+    except BaseException:
+        store.forget(name)
+        raise
+    if end >= key.usage_limit:
+        store.mark_lifecycle_due(name)
+    return start, end
+
+
+Fetch = Callable[[str, int, int, int], Awaitable[tuple[int, int]]]
+
+
+class UsageGrants:
+    """A follower's blocks of counted encryptions, one per key version, from the primary."""
+
+    def __init__(self, fetch: Fetch) -> None:
+        self._fetch = fetch  # (name, version, version created_ns, count) -> (start, end)
+        self._blocks: dict[tuple[str, int, int], list[int]] = {}
+        self._asking: dict[tuple[str, int, int], asyncio.Future] = {}
+
+    def __repr__(self) -> str:
+        return f"UsageGrants({len(self._blocks)} blocks)"
+
+    def has(self, name: str, number: int, created_ns: int, count: int) -> bool:
+        block = self._blocks.get((name, number, created_ns))
+        return block is not None and block[1] - block[0] >= count
+
+    def take(self, name: str, number: int, created_ns: int, count: int) -> bool:
+        """Count `count` encryptions in the current block; False if it cannot take them."""
+        block = self._blocks.get((name, number, created_ns))
+        if block is None or block[1] - block[0] < count:
+            return False
+        block[0] += count
+        return True
+
+    async def obtain(self, name: str, number: int, created_ns: int, count: int) -> None:
+        """Ask the primary for a new block (one question at a time per version)."""
+        ident = (name, number, created_ns)
+        asking = self._asking.get(ident)
+        if asking is None:
+            asking = asyncio.ensure_future(self._ask(ident, count))
+            self._asking[ident] = asking
+            asking.add_done_callback(lambda _: self._asking.pop(ident, None))
+        await asyncio.shield(asking)
+
+    async def _ask(self, ident: tuple[str, int, int], count: int) -> None:
+        start, end = await self._fetch(*ident, count)
+        self._blocks[ident] = [start, end]  # what was left of the old block is given up
+
+    def close(self) -> None:
+        self._blocks.clear()

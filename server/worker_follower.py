@@ -1,0 +1,221 @@
+"""A follower process's side of its worker channel: what it answers itself, what it forwards.
+
+A follower reads the shared LMDB store directly and never writes it. It answers, itself, the
+calls on applications' hot paths that only read: KV reads and lists, cubbyhole reads, transit
+encrypt/decrypt/rewrap/datakey/hmac/sign/verify/hash/random, and sys/health. Everything else
+(every sys/ and auth/ call, every write, anything response-wrapped, and every call at all
+while an audit device is enabled, so that the audit log has one writer) goes to the primary,
+which runs it through the same pipeline. If a local call turns out to write (a token's last
+use, an expired token, a transit upsert) the backend refuses before anything changed and the
+call is forwarded whole. Counted transit encryptions come from blocks the primary grants.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import signal
+import socket
+from typing import TYPE_CHECKING, Any
+
+from server.audit.broker import DEVICES_PATH, AuditFailedError
+from server.engines.transit_lifecycle_usage import UsageGrants
+from server.forwarding import (
+    GrantNeededError,
+    PrimaryRequiredError,
+    reply_from_wire,
+    request_to_wire,
+)
+from server.mounts import AUTH_TABLE_PATH, MOUNTS_PATH
+from server.pipeline import respond
+from server.policy_store import POLICY_VIEW
+from server.request import CREATE, HEAD, LIST, READ, UPDATE, Request
+from server.routing import Reply
+from server.tokens import TOKEN_VIEW
+from server.worker_channel import Channel, ChannelClosedError, Message, PeerError
+from storage import ReadOnlyStorageError
+
+if TYPE_CHECKING:
+    from server.core import Core
+
+log = logging.getLogger("strongroom.workers")
+
+TRANSIT_LOCAL = re.compile(
+    r"(?:encrypt|decrypt|rewrap|hmac|sign|verify)/.+|datakey/[^/]+/.+|hash(?:/[^/]+)?|random(?:/.+)?"
+)
+GRANT_ATTEMPTS = 3
+UNAVAILABLE = Reply(503, {"errors": ["the primary server process is unavailable"]})
+
+
+class UnrecordedAudit:
+    """A follower's audit broker: it answers only while no audit device is enabled (with one,
+    every call goes to the primary, whose broker writes the one chained log)."""
+
+    recording = False
+
+    def load(self, barrier: Any) -> None:
+        """Devices are opened by the primary only."""
+
+    def close(self) -> None:
+        """Nothing is open."""
+
+    def reopen(self) -> None:
+        """No log files here to reopen on SIGHUP."""
+
+    async def log(self, entry: dict[str, Any], prehashed: bool = False) -> None:
+        raise AuditFailedError("a follower process writes no audit entries")
+
+
+class PrimaryLink:
+    """This follower's channel to the primary, and its decision of what to answer itself."""
+
+    def __init__(self, core: "Core", index: int, sock: socket.socket) -> None:
+        self.core = core
+        self.index = index
+        self.channel = Channel(sock, self._handle, "primary", on_close=self._primary_gone)
+        self.audited = True  # until the store says otherwise, everything goes to the primary
+
+    def __repr__(self) -> str:
+        return f"PrimaryLink(worker {self.index})"
+
+    async def start(self) -> None:
+        """Say hello; the primary answers with its seal state before the hello returns."""
+        await self.channel.start()
+        await self.channel.call({"t": "hello", "index": self.index})
+
+    def stop(self) -> None:
+        self.channel.close()
+
+    # -- requests --------------------------------------------------------------------------
+
+    async def respond(self, req: Request) -> Reply:
+        if self.serves_locally(req):
+            operation = req.operation
+            for _ in range(GRANT_ATTEMPTS):
+                req.operation = operation
+                try:
+                    return await respond(self.core, req)
+                except GrantNeededError as need:
+                    try:
+                        await need.obtain()
+                    except PrimaryRequiredError:
+                        break
+                except (ReadOnlyStorageError, PrimaryRequiredError):
+                    break
+            req.operation = operation
+        return await self.forward(req)
+
+    def serves_locally(self, req: Request) -> bool:
+        path, operation = req.path, req.operation
+        if path == "sys/health":
+            return operation in (READ, HEAD)
+        if self.audited or req.wrap_ttl is not None or self.core.seal.sealed:
+            return False
+        if path.startswith(("sys/", "auth/")):
+            return False
+        found = self.core.engine_for(path)
+        if found is None or found[1] is None:
+            return False
+        kind = found[0].type
+        if kind in ("kv", "cubbyhole"):
+            return operation in (READ, LIST)
+        if kind == "transit":
+            return operation in (UPDATE, CREATE) and TRANSIT_LOCAL.fullmatch(path[len(found[0].path):]) is not None
+        return False
+
+    async def forward(self, req: Request) -> Reply:
+        try:
+            answer = await self.channel.call({"t": "fwd", "req": request_to_wire(req, req.operation)})
+        except (ChannelClosedError, PeerError):
+            return UNAVAILABLE
+        return reply_from_wire(answer)
+
+    async def _fetch_grant(self, mount: str, name: str, number: int, created: int, count: int) -> tuple[int, int]:
+        try:
+            answer = await self.channel.call(
+                {"t": "grant", "mount": mount, "name": name, "n": number, "created": created, "count": count}
+            )
+        except (ChannelClosedError, PeerError) as exc:
+            raise PrimaryRequiredError(str(exc)) from None
+        return answer["start"], answer["end"]
+
+    # -- what the primary says -------------------------------------------------------------
+
+    async def _handle(self, message: Message) -> Message:
+        kind = message.get("t")
+        if kind == "seal":
+            self.core.seal_now()
+        elif kind == "open":
+            self._open(message["root"])
+        elif kind == "inval":
+            if "root" in message:
+                self._open(message["root"])
+            self._invalidate(message["keys"])
+        else:
+            raise PeerError("unknown", f"unknown message {kind!r}")
+        return {}
+
+    def _open(self, root: bytes) -> None:
+        was_sealed = self.core.seal.sealed
+        self.core.open_following(bytearray(root))
+        if was_sealed:
+            self._adopt_engines()
+            self._refresh_audited()
+
+    def _invalidate(self, keys: list[str]) -> None:
+        """Drop what this process cached of keys the primary just committed."""
+        core = self.core
+        if core.seal.sealed:
+            return
+        touched = {_area(key) for key in keys}
+        if "tokens" in touched:
+            core.tokens.forget_cache()
+        if "policies" in touched:
+            core.policies.forget_cache()
+        if "audit" in touched:
+            self._refresh_audited()
+        if "mounts" in touched:
+            core.reload_mounts()
+        if "auth" in touched:
+            core.reload_mounts(auth=True)
+        if touched & {"mounts", "auth"}:
+            self._adopt_engines()
+        for table, engines in ((core.mounts, core.engines), (core.auth_mounts, core.auth_engines)):
+            for entry in table.entries():
+                if entry.storage_prefix in touched and entry.path in engines:
+                    engines[entry.path].close()  # drop its caches; it reads storage again
+
+    def _adopt_engines(self) -> None:
+        """Transit engines here count encryptions in blocks the primary grants."""
+        for entry in self.core.mounts.entries():
+            engine = self.core.engines.get(entry.path)
+            store = getattr(engine, "store", None)
+            if entry.type == "transit" and store is not None and getattr(store, "grants", None) is None:
+                store.grants = UsageGrants(functools.partial(self._fetch_grant, entry.path))
+
+    def _refresh_audited(self) -> None:
+        core = self.core
+        self.audited = bool(core.settings.audit_devices) or bool(core.seal.barrier.get(DEVICES_PATH))
+
+    def _primary_gone(self) -> None:
+        log.critical("the primary process has gone; sealing and stopping this worker")
+        self.core.seal_now()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _area(key: str) -> str:
+    """Which cache a storage key belongs to: a named area, or a mount's storage prefix."""
+    if key.startswith(TOKEN_VIEW):
+        return "tokens"
+    if key.startswith(POLICY_VIEW):
+        return "policies"
+    if key == MOUNTS_PATH:
+        return "mounts"
+    if key == AUTH_TABLE_PATH:
+        return "auth"
+    if key == DEVICES_PATH:
+        return "audit"
+    parts = key.split("/", 2)
+    return f"{parts[0]}/{parts[1]}/" if len(parts) == 3 else key

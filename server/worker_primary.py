@@ -1,0 +1,203 @@
+"""The primary process's side of the worker channels: what it tells its followers, and
+what it does for them.
+
+The primary is the only process that writes. It runs every request a follower forwards
+through the same pipeline, grants followers blocks of counted transit encryptions, and tells
+them, before anyone hears that a write is durable, which storage keys it changed (so they
+drop what they cached) and, when the keyring or root key changed, the root key itself. Seal
+and unseal reach every follower before the request that caused them is answered. A follower
+that does not acknowledge in time is killed: a dead process cannot serve stale keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import socket
+from typing import TYPE_CHECKING, Any
+
+from seal.barrier import KEYRING_PATH, ROOT_KEY_PATH
+from seal.lockedmem import zero_bytearray
+from server.forwarding import PrimaryRequiredError, reply_to_wire, request_from_wire
+from server.pipeline import durable, respond
+from server.worker_channel import Channel, ChannelClosedError, Message, PeerError
+
+if TYPE_CHECKING:
+    from server.core import Core
+
+log = logging.getLogger("strongroom.workers")
+
+ACK_TIMEOUT = 10.0  # seconds a follower has to acknowledge a change before it is killed
+HELLO_TIMEOUT = 60.0
+KEYRING_KEYS = frozenset({KEYRING_PATH, ROOT_KEY_PATH})
+
+
+class Follower:
+    """One follower process as the primary sees it."""
+
+    def __init__(self, index: int, pid: int, sock: socket.socket, followers: "Followers") -> None:
+        self.index = index
+        self.pid = pid
+        self.ready = False
+        self.channel = Channel(sock, followers.handle, f"worker {index}")
+
+    def __repr__(self) -> str:
+        return f"Follower({self.index}, pid={self.pid}, ready={self.ready})"
+
+    def kill(self) -> None:
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.channel.close()
+
+
+class Followers:
+    """Every follower of this primary, and the channel work with them."""
+
+    def __init__(self, core: "Core", followers: list[tuple[int, socket.socket]]) -> None:
+        self._core = core
+        self._all = [Follower(i, pid, sock, self) for i, (pid, sock) in enumerate(followers, start=1)]
+        self._pending: set[asyncio.Future] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._hello = asyncio.Event()
+        self.stopping = False
+
+    def __repr__(self) -> str:
+        return f"Followers({self._all!r})"
+
+    async def start(self) -> None:
+        """Open the channels and wait until every follower has said hello (or gone)."""
+        self._loop = asyncio.get_running_loop()
+        for follower in self._all:
+            await follower.channel.start()
+            asyncio.create_task(self._watch(follower))
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT):
+                while not all(f.ready or f.channel.closed.is_set() for f in self._all):
+                    self._hello.clear()
+                    await self._hello.wait()
+        except TimeoutError:
+            log.error("some worker processes did not start in time")
+
+    def stop(self) -> None:
+        self.stopping = True
+        for follower in self._all:
+            follower.channel.close()
+
+    @property
+    def pids(self) -> list[int]:
+        return [f.pid for f in self._all]
+
+    # -- what followers ask --------------------------------------------------------------
+
+    async def handle(self, message: Message) -> Message:
+        kind = message.get("t")
+        if kind == "fwd":
+            return await self._forwarded(message["req"])
+        if kind == "grant":
+            return await self._grant(message)
+        if kind == "hello":
+            follower = next(f for f in self._all if f.index == message["index"])
+            if not self._core.seal.sealed:
+                await self._tell(follower, self._open_message())
+            follower.ready = True
+            self._hello.set()
+            return {}
+        raise PeerError("unknown", f"unknown message {kind!r}")
+
+    async def _forwarded(self, wire: dict[str, Any]) -> Message:
+        return reply_to_wire(await respond(self._core, request_from_wire(wire)))
+
+    async def _grant(self, message: Message) -> Message:
+        """A block of counted encryptions of one transit key version, durable before it goes."""
+        from server.engines.transit_lifecycle_usage import grant  # transit loads with its mounts
+
+        engine = self._core.engines.get(message["mount"])
+        store = getattr(engine, "store", None)
+        if store is None:
+            raise PeerError("primary", "no transit engine at that mount")
+        generation = getattr(self._core.backend, "generation", 0)
+        try:
+            start, end = grant(store, message["name"], message["n"], message["created"], message["count"])
+        except PrimaryRequiredError as exc:
+            raise PeerError("primary", str(exc)) from None
+        error = await durable(self._core, generation)
+        if error is not None:
+            raise PeerError("storage", type(error).__name__)
+        return {"start": start, "end": end}
+
+    # -- what followers are told ---------------------------------------------------------
+
+    def opened(self) -> None:
+        """The seal opened here: every follower opens with the same root key."""
+        self._broadcast_soon(self._open_message())
+
+    def sealed(self) -> None:
+        """Sealed here: every follower zeroes its keys too."""
+        self._broadcast_soon({"t": "seal"})
+
+    async def settle(self) -> None:
+        """Until every follower acknowledged what it was told so far."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    def commit_hook(self, keys: list[str]) -> None:
+        """GroupCommitBackend's on_commit, on its committer thread: followers drop what they
+        cached of these keys before any request that wrote them is answered."""
+        loop = self._loop
+        if loop is None or not any(f.ready for f in self._all):
+            return
+        future = asyncio.run_coroutine_threadsafe(self._invalidate(keys), loop)
+        try:
+            future.result(ACK_TIMEOUT + 5)
+        except Exception:  # noqa: BLE001 - the loop is stuck: no follower may stay stale
+            log.error("worker processes could not be told of a commit; stopping them")
+            for follower in self._all:
+                follower.kill()
+
+    async def _invalidate(self, keys: list[str]) -> None:
+        message: Message = {"t": "inval", "keys": keys}
+        if KEYRING_KEYS.intersection(keys) and not self._core.seal.sealed:
+            message.update(self._open_message())
+            message["t"] = "inval"
+        await self._broadcast(message)
+
+    def _open_message(self) -> Message:
+        root = self._core.seal.barrier.root_key_copy()
+        try:
+            return {"t": "open", "root": bytes(root)}
+        finally:
+            zero_bytearray(root)
+
+    def _broadcast_soon(self, message: Message) -> None:
+        future = asyncio.ensure_future(self._broadcast_when_durable(message))
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+
+    async def _broadcast_when_durable(self, message: Message) -> None:
+        # What the change wrote (an unseal's cluster record, say) must be readable first.
+        await durable(self._core, getattr(self._core.backend, "generation", 0))
+        await self._broadcast(message)
+
+    async def _broadcast(self, message: Message) -> None:
+        await asyncio.gather(*(self._tell(f, message) for f in self._all if f.ready))
+
+    async def _tell(self, follower: Follower, message: Message) -> None:
+        try:
+            await follower.channel.call(message, timeout=ACK_TIMEOUT)
+        except ChannelClosedError:
+            follower.ready = False
+        except (PeerError, TimeoutError) as exc:
+            log.error("worker %d did not take %r (%s); stopping it", follower.index, message["t"], exc)
+            follower.ready = False
+            follower.kill()
+
+    async def _watch(self, follower: Follower) -> None:
+        await follower.channel.closed.wait()
+        follower.ready = False
+        self._hello.set()
+        if not self.stopping:
+            log.warning("worker %d (pid %d) has gone", follower.index, follower.pid)
