@@ -12,6 +12,7 @@ root key travels; it never goes through storage or the environment.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -106,6 +107,9 @@ def run_workers(settings: Settings, run: Callable[[object], None]) -> None:
     children: list[tuple[int, socket.socket]] = []
     try:
         pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(settings.workers - 1)]
+        # Objects that exist now stay out of the collector's reach, so its bookkeeping writes
+        # do not copy the pages the children share with this process.
+        gc.freeze()
         for index, (ours, theirs) in enumerate(pairs, start=1):
             sys.stdout.flush()
             sys.stderr.flush()

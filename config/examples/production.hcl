@@ -53,6 +53,10 @@ api_addr = "https://vault.example.com:8200"
 # cannot lock memory and swap is encrypted or off.
 disable_mlock = false
 
+# Server processes on the listeners' ports, one per core: the first writes, the
+# others answer reads and hand everything else to it (see README, Performance).
+workers = 2
+
 # trace, debug, info, warn or error.
 log_level = "info"
 

