@@ -32,6 +32,9 @@ def request_to_wire(req: Request, operation: str) -> dict[str, Any]:
         "op": operation, "path": req.path, "data": req.data, "query": list(req.query.items()),
         "token": req.token, "remote": req.remote_addr, "headers": list(req.headers.items()),
         "wrap": req.wrap_ttl, "rid": req.id,
+        # A follower that began the request itself may have recorded its request entry:
+        # the primary then records only the response, so each is in the log exactly once.
+        "audited": req.audited,
     }
 
 
@@ -42,6 +45,7 @@ def request_from_wire(wire: dict[str, Any]) -> Request:
         headers=CIMultiDict(wire["headers"]), id=wire["rid"],
     )
     req.wrap_ttl = wire["wrap"]
+    req.audited = bool(wire["audited"])
     return req
 
 

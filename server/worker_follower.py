@@ -3,9 +3,9 @@
 A follower reads the shared LMDB store directly and never writes it. It answers, itself, the
 calls on applications' hot paths that only read: KV reads and lists, cubbyhole reads, transit
 encrypt/decrypt/rewrap/datakey/hmac/sign/verify/hash/random, and sys/health. Everything else
-(every sys/ and auth/ call, every write, anything response-wrapped, and every call at all
-while an audit device is enabled, so that the audit log has one writer) goes to the primary,
-which runs it through the same pipeline. If a local call turns out to write (a token's last
+(every sys/ and auth/ call, every write, anything response-wrapped) goes to the primary,
+which runs it through the same pipeline. With an audit device, a follower's entries are
+written by the primary's broker, so the chained log keeps one writer. If a local call turns out to write (a token's last
 use, an expired token, a transit upsert) the backend refuses before anything changed and the
 call is forwarded whole. Counted transit encryptions come from blocks the primary grants.
 """
@@ -49,23 +49,31 @@ GRANT_ATTEMPTS = 3
 UNAVAILABLE = Reply(503, {"errors": ["the primary server process is unavailable"]})
 
 
-class UnrecordedAudit:
-    """A follower's audit broker: it answers only while no audit device is enabled (with one,
-    every call goes to the primary, whose broker writes the one chained log)."""
+class ForwardedAudit:
+    """A follower's audit broker: its entries are written by the primary's broker, so the
+    chained log has one writer; a follower waits for each, and fails closed as the primary."""
 
-    recording = False
+    def __init__(self, link: "PrimaryLink") -> None:
+        self._link = link
+
+    @property
+    def recording(self) -> bool:
+        return self._link.audited
 
     def load(self, barrier: Any) -> None:
         """Devices are opened by the primary only."""
 
     def close(self) -> None:
-        """Nothing is open."""
+        """Nothing is open here."""
 
     def reopen(self) -> None:
         """No log files here to reopen on SIGHUP."""
 
     async def log(self, entry: dict[str, Any], prehashed: bool = False) -> None:
-        raise AuditFailedError("a follower process writes no audit entries")
+        try:
+            await self._link.channel.call({"t": "audit", "entry": entry, "prehashed": prehashed})
+        except (ChannelClosedError, PeerError):
+            raise AuditFailedError("no audit device could record the request") from None
 
 
 class PrimaryLink:
@@ -75,7 +83,7 @@ class PrimaryLink:
         self.core = core
         self.index = index
         self.channel = Channel(sock, self._handle, "primary", on_close=self._primary_gone)
-        self.audited = True  # until the store says otherwise, everything goes to the primary
+        self.audited = True  # whether an audit device is enabled (the store says, once open)
 
     def __repr__(self) -> str:
         return f"PrimaryLink(worker {self.index})"
@@ -111,7 +119,7 @@ class PrimaryLink:
         path, operation = req.path, req.operation
         if path == "sys/health":
             return operation in (READ, HEAD)
-        if self.audited or req.wrap_ttl is not None or self.core.seal.sealed:
+        if req.wrap_ttl is not None or self.core.seal.sealed:
             return False
         if path.startswith(("sys/", "auth/")):
             return False

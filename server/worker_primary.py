@@ -1,5 +1,5 @@
 """The primary process's side of the worker channels: what it tells its followers, and
-what it does for them.
+what it does for them (forwarded requests, transit usage grants, their audit entries).
 
 The primary is the only process that writes. It runs every request a follower forwards
 through the same pipeline, grants followers blocks of counted transit encryptions, and tells
@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from seal.barrier import KEYRING_PATH, ROOT_KEY_PATH
 from seal.lockedmem import zero_bytearray
+from server.audit.broker import AuditFailedError
 from server.forwarding import PrimaryRequiredError, reply_to_wire, request_from_wire
 from server.pipeline import durable, respond
 from server.worker_channel import Channel, ChannelClosedError, Message, PeerError
@@ -99,6 +100,12 @@ class Followers:
             return await self._forwarded(message["req"])
         if kind == "grant":
             return await self._grant(message)
+        if kind == "audit":
+            try:
+                await self._core.audit.log(message["entry"], message["prehashed"])
+            except AuditFailedError as exc:
+                raise PeerError("audit", str(exc)) from None
+            return {}
         if kind == "hello":
             follower = next(f for f in self._all if f.index == message["index"])
             if not self._core.seal.sealed:

@@ -22,7 +22,7 @@ import time
 from typing import Callable
 
 from config.settings import Settings, StorageSettings
-from server.worker_follower import PrimaryLink, UnrecordedAudit
+from server.worker_follower import ForwardedAudit, PrimaryLink
 from server.worker_primary import Followers
 from storage import Backend, GroupCommitBackend, LMDBBackend, ReadOnlyBackend
 from storage.data_directory import DataDirectory
@@ -92,8 +92,8 @@ class FollowerRole:
         return ReadOnlyBackend(_open_lmdb(storage))
 
     async def attach(self, core) -> None:
-        core.audit = UnrecordedAudit()
         core.link = PrimaryLink(core, self.index, self._sock)
+        core.audit = ForwardedAudit(core.link)
         await core.link.start()
 
     def detach(self, core) -> None:
