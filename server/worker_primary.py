@@ -108,9 +108,11 @@ class Followers:
             return {}
         if kind == "hello":
             follower = next(f for f in self._all if f.index == message["index"])
+            # Ready first: a commit while the open is on its way is told to it too (after the
+            # open, as the follower takes calls in order), so nothing it reads goes stale.
+            follower.ready = True
             if not self._core.seal.sealed:
                 await self._tell(follower, self._open_message())
-            follower.ready = True
             self._hello.set()
             return {}
         raise PeerError("unknown", f"unknown message {kind!r}")
