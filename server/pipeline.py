@@ -292,7 +292,7 @@ async def _durable(core: "Core", reply: Reply, generation: int) -> Reply:
 async def durable(core: "Core", generation: int) -> BaseException | None:
     """Once every write made so far is on disk: None, or the error that kept one off it."""
     notify = getattr(core.backend, "notify_when_durable", None)
-    if notify is None:
+    if notify is None or core.backend.settled(generation):
         return None
     loop = asyncio.get_running_loop()
     outcome: asyncio.Future = loop.create_future()

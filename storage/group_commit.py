@@ -125,6 +125,12 @@ class GroupCommitBackend:
         """How many commits have failed: a caller notes it before it starts reading."""
         return self._generation
 
+    def settled(self, since_generation: int) -> bool:
+        """True when nothing is pending and no commit has failed since since_generation: a
+        caller that only read has nothing to wait for (the common case, answered without a
+        callback)."""
+        return self._durable == self._sequence and self._generation == since_generation
+
     def notify_when_durable(self, seq: int, callback: Callback, since_generation: int = -1) -> None:
         """callback(None) once write seq is on disk, or callback(error) if it never will be.
 

@@ -182,3 +182,19 @@ def test_a_failing_commit_hook_does_not_undo_a_durable_write():
     assert wait(backend, backend.sequence) is None
     assert inner.get("k") == b"v" and backend.get("k") == b"v"
     backend.close()
+
+
+def test_settled_only_when_nothing_is_pending_and_nothing_failed_since():
+    inner = SlowBackend(delay=0.1)
+    backend = GroupCommitBackend(inner)
+    generation = backend.generation
+    assert backend.settled(generation)
+    backend.put("a", b"1")
+    assert not backend.settled(generation)  # pending: a reader of "a" must wait for it
+    backend.flush()
+    assert backend.settled(generation)
+    inner.fail_next = StorageFullError("full")
+    backend.put("b", b"2")
+    assert wait(backend, backend.sequence) is not None
+    assert not backend.settled(generation)  # a request begun before the failure hears of it
+    backend.close()
