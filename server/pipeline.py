@@ -55,6 +55,8 @@ METHOD_OPERATIONS = {
 }
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 COMMON_HEADERS = {"Cache-Control": "no-store"}
+# json.dumps builds a new encoder for every call with non-default separators.
+_ENCODER = json.JSONEncoder(separators=(",", ":"))
 SYSTEM_PREFIXES = ("sys/", "auth/token/")
 
 
@@ -247,7 +249,7 @@ def render(reply: Reply, *, head: bool) -> web.Response:
         response = web.Response(status=reply.status, headers=headers)
         response.content_type = "application/json"
         return response
-    body = json.dumps(reply.body, separators=(",", ":")).encode()
+    body = _ENCODER.encode(reply.body).encode()
     return web.Response(status=reply.status, body=body, headers=headers, content_type="application/json")
 
 
