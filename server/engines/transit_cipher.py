@@ -8,6 +8,8 @@ CiphertextError (a 400), never an unexpected exception.
 
 from __future__ import annotations
 
+import functools
+import os
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
@@ -67,10 +69,13 @@ Encrypt = Callable[[bytes, "bytes | None"], str]
 Decrypt = Callable[[bytes, "bytes | None"], bytes]
 
 
-def encryptor(key: TransitKey, requested_version: int, context: bytes) -> tuple[Encrypt, int]:
+def encryptor(key: TransitKey, requested_version: int, context: bytes,
+              nonces: Callable[[], bytes] | None = None) -> tuple[Encrypt, int]:
     """Everything encrypting under one (version, context) needs, checked and derived once
     (Vault's EncryptWithFactory, in its order): a batch reuses it for each of its items.
-    Returns (plaintext, associated data) -> ciphertext string, and the version used."""
+    Returns (plaintext, associated data) -> ciphertext string, and the version used.
+    `nonces` gives the random nonces (a batch draws them together); by default each is read
+    from the OS."""
     key.require_usable()
     kt = key.type
     if not kt.supports_encryption:
@@ -91,8 +96,9 @@ def encryptor(key: TransitKey, requested_version: int, context: bytes) -> tuple[
     scheme = key.convergent_scheme(version)
     cipher, hmac_key = _cipher(key, version, context, HMAC_PART_BYTES if scheme > 2 else 0)
     if not key.convergent:
+        draw = nonces or functools.partial(os.urandom, kt.nonce_bytes)
         return (lambda plaintext, associated_data:
-                prefix + b64encode(seal(kt, cipher, plaintext, associated_data))), version
+                prefix + b64encode(seal(kt, cipher, plaintext, associated_data, draw()))), version
     _refuse_old_convergent(scheme)
     if hmac_key is None:
         raise TransitError(f"unhandled convergent version {scheme}")

@@ -18,6 +18,7 @@ from server.engines.transit_errors import AssociatedDataNotSupportedError, Trans
 from server.engines.transit_fields import Fields, go_type_name
 from server.engines.transit_key import TransitKey
 from server.engines.transit_lifecycle_usage import make_room, spend
+from server.engines.transit_symmetric import random_nonces
 from server.engines.transit_keytypes import DEFAULT_KEY_TYPE, KEY_TYPES, generate_material
 from server.engines.transit_ops_keys import now_ns
 from server.errors import BadRequestError
@@ -32,9 +33,10 @@ if TYPE_CHECKING:
 UPSERT_TYPES = ("aes128-gcm96", "aes256-gcm96", "chacha20-poly1305", "xchacha20-poly1305")
 DATAKEY_BITS = {128: 16, 256: 32, 512: 64}
 _FIELD_ORDER = ("context", "ciphertext", "plaintext", "key_version", "associated_data", "reference")
+_STRING_FIELDS = frozenset(_FIELD_ORDER) - {"key_version"}
 
 
-@dataclass
+@dataclass(slots=True)
 class BatchItem:
     plaintext: str = ""
     ciphertext: str = ""
@@ -43,6 +45,7 @@ class BatchItem:
     associated_data: str = ""
     reference: str = ""
     decoded_context: bytes = b""
+    decoded_plaintext: bytes = b""
 
 
 def decode_batch(raw: Any, *, plaintext: bool = False, ciphertext: bool = False) -> list[BatchItem]:
@@ -62,6 +65,11 @@ def decode_batch(raw: Any, *, plaintext: bool = False, ciphertext: bool = False)
 
 
 def _decode_item(i: int, entry: dict[str, Any], required: str, problems: list[str]) -> BatchItem:
+    # The usual item (known string fields only, the required one among them) has nothing
+    # to report; the loop below would set exactly these fields.
+    if ((not required or required in entry) and entry.keys() <= _STRING_FIELDS
+            and all(type(value) is str for value in entry.values())):
+        return BatchItem(**entry)
     item = BatchItem()
     for field_name in _FIELD_ORDER:  # Vault's order, so its messages come in its order
         if field_name not in entry:
@@ -100,7 +108,7 @@ class Batch:
     success: bool = False
 
     def __post_init__(self) -> None:
-        self.results = [{} for _ in self.items]
+        self.results = [{} for _ in range(len(self.items))]
 
     def refuse(self, check: Callable[[BatchItem], str | None]) -> None:
         for item, result in zip(self.items, self.results):
@@ -110,11 +118,14 @@ class Batch:
 
     def check_contexts(self) -> bool:
         """Decode each item's context; all items or none must have one (Vault's rule)."""
-        context_set = bool(self.items[0].context)
-        if any(bool(item.context) != context_set for item in self.items):
+        contexts = [item.context for item in self.items]
+        context_set = bool(contexts[0])
+        if (not all(contexts)) if context_set else any(contexts):
             raise BadRequestError("context should be set either in all the request blocks or in none")
+        if not context_set:
+            return False
         for item, result in zip(self.items, self.results):
-            if item.context and "error" not in result:
+            if "error" not in result:
                 try:
                     item.decoded_context = b64decode(item.context)
                 except Base64Error as exc:
@@ -123,11 +134,13 @@ class Batch:
 
     def run(self, operation: Callable[[int, BatchItem], dict[str, Any]]) -> None:
         """Apply operation to every item that has no error yet."""
-        for index, (item, result) in enumerate(zip(self.items, self.results)):
+        results = self.results
+        for index, item in enumerate(self.items):
+            result = results[index]
             if "error" in result:
                 continue
             try:
-                result.update(operation(index, item))
+                results[index] = operation(index, item)  # result is empty: no error to keep
                 self.success = True
             except AssociatedDataNotSupportedError as exc:
                 result["error"] = exc.message  # Vault does not count this one as a failed item
@@ -246,30 +259,29 @@ async def encrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]")
                          key_version=fields.integer("key_version"), associated_data=fields.string("associated_data"))
 
     batch = collect(req, single, "plaintext")
-    plaintexts: dict[int, bytes] = {}
-
-    def decode_plaintext(item: BatchItem) -> str | None:
-        try:
-            plaintexts[id(item)] = b64decode(item.plaintext)
-        except Base64Error as exc:
-            return str(exc)
-        return None
-
-    batch.refuse(decode_plaintext)
+    batch.refuse(_decode_plaintext)
     context_set = batch.check_contexts()
     await make_room(engine, match["name"], len(batch.items))
     key = engine.store.get(match["name"]) or _upsert(engine, fields, match["name"], context_set)
-
-    prepared = per_request(lambda version, context: encryptor(key, version, context))
+    nonces = random_nonces(key.type.nonce_bytes, len(batch.items)) if key.type.nonce_bytes else None
+    prepared = per_request(lambda version, context: encryptor(key, version, context, nonces))
 
     def encrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
-        aad = _associated_data(key, index, item.associated_data)
+        aad = _associated_data(key, index, item.associated_data) if item.associated_data else None
         run, version = prepared(item.key_version, item.decoded_context)
         spend(engine.store, key, version)
-        return {"ciphertext": run(plaintexts[id(item)], aad), "key_version": version}
+        return {"ciphertext": run(item.decoded_plaintext, aad), "key_version": version}
 
     batch.run(encrypt_item)
     return batch.reply(req, fields, lambda result: result)
+
+
+def _decode_plaintext(item: BatchItem) -> str | None:
+    try:
+        item.decoded_plaintext = b64decode(item.plaintext)
+    except Base64Error as exc:
+        return str(exc)
+    return None
 
 
 def _find_key(engine: "TransitEngine", name: str) -> TransitKey:

@@ -8,8 +8,9 @@ become CiphertextError with Go's wording.
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import Protocol
+from typing import Callable, Protocol
 
 from Crypto.Cipher import ChaCha20_Poly1305
 from cryptography.exceptions import InvalidTag
@@ -118,6 +119,17 @@ def make_aead(key_type: KeyType, key: Buffer) -> AEAD:
     if key_type.name == "xchacha20-poly1305":
         return XChaCha20Poly1305(key)
     return AESGCM(key)
+
+
+def random_nonces(size: int, count: int) -> Callable[[], bytes]:
+    """Random nonces for up to `count` encryptions (a batch), read from the OS in one call
+    rather than one system call each: every slice of the read is handed out once, and any
+    draw past `count` reads afresh. Nonces are public; only their uniqueness matters."""
+    if count <= 1:
+        return functools.partial(os.urandom, size)
+    pool = os.urandom(size * count)
+    slices = iter([pool[start:start + size] for start in range(0, size * count, size)])
+    return lambda: next(slices, None) or os.urandom(size)
 
 
 def seal(key_type: KeyType, cipher: AEAD, plaintext: bytes, associated_data: bytes | None,
