@@ -8,6 +8,7 @@ nanoseconds since the epoch, as Vault's protobuf timestamps are.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -19,12 +20,18 @@ EXPIRY_DISABLED = -1  # config delete_version_after < 0: no version ever expires
 NANOS = 1_000_000_000
 
 
+@functools.lru_cache(maxsize=4096)
+def _go_seconds(seconds: int) -> str:
+    # strftime is most of a KV read's time formatting; a version's times never change.
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def go_time(ns: int | None) -> str:
     """Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped); "" for unset."""
     if ns is None:
         return ""
     seconds, fraction = divmod(ns, NANOS)
-    text = datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
+    text = _go_seconds(seconds)
     if fraction:
         text += "." + f"{fraction:09d}".rstrip("0")
     return text + "Z"
