@@ -19,11 +19,29 @@ _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED_SLASH = re.compile(r"%2[Ff]")
 
 
+_CACHE_LIMIT = 4096  # distinct accepted paths remembered; past it, start afresh
+_CACHED_LENGTH = 256  # longer paths are checked every time rather than held
+_accepted: dict[str, str] = {}
+
+
 def canonical_path(raw_path: str) -> str:
     """The logical path under /v1/ (no leading slash; a trailing slash is kept: it means list).
 
     raw_path is the request target's path as sent, still percent-encoded, without the query.
+    The answer depends on raw_path alone, so paths that passed are remembered (clients
+    repeat a few paths); a refused path raises again each time.
     """
+    path = _accepted.get(raw_path)
+    if path is None:
+        path = _canonical(raw_path)
+        if len(raw_path) <= _CACHED_LENGTH:
+            if len(_accepted) >= _CACHE_LIMIT:
+                _accepted.clear()
+            _accepted[raw_path] = path
+    return path
+
+
+def _canonical(raw_path: str) -> str:
     if not raw_path.startswith(API_PREFIX):
         raise NotFoundError()
     encoded = raw_path[len(API_PREFIX) :]
