@@ -76,10 +76,7 @@ def logical(request: Request, data: Any, *, top_level: bool = False, warnings: l
             auth: Any = None) -> Reply:
     """Vault's logical response envelope; top_level also repeats data's fields at the top,
     as sys/mounts and sys/key-status do for old clients."""
-    body: dict[str, Any] = {}
-    if top_level and isinstance(data, dict):
-        body.update(data)
-    body.update({
+    body: dict[str, Any] = {
         "request_id": request.id,
         "lease_id": "",
         "renewable": False,
@@ -88,5 +85,7 @@ def logical(request: Request, data: Any, *, top_level: bool = False, warnings: l
         "wrap_info": None,
         "warnings": warnings,
         "auth": auth,
-    })
+    }
+    if top_level and isinstance(data, dict):
+        body = {**data, **body}  # data's fields first, the envelope's winning any clash
     return Reply(200, body)
