@@ -50,9 +50,11 @@ def _flag(query, name: str) -> bool:
 
 
 async def health(core: Core, req: Request, m: re.Match) -> Reply:
-    codes = {name: _code(req.query, name) for name in DEFAULT_CODES}
-    _flag(req.query, "standbyok")
-    _flag(req.query, "perfstandbyok")
+    codes = DEFAULT_CODES  # a load balancer's bare probe carries no query to read
+    if req.query:
+        codes = {name: _code(req.query, name) for name in DEFAULT_CODES}
+        _flag(req.query, "standbyok")
+        _flag(req.query, "perfstandbyok")
     initialized = core.seal.initialized
     sealed = core.seal.sealed
     body = {
