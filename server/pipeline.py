@@ -22,7 +22,6 @@ from aiohttp import web
 from config.settings import ListenerSettings
 from config.units import InvalidDurationError, parse_duration
 from seal.errors import SealedError
-from server.appkeys import CORE
 from server.errors import (
     BadRequestError,
     HTTPError,
@@ -60,7 +59,7 @@ _ENCODER = json.JSONEncoder(separators=(",", ":"))
 SYSTEM_PREFIXES = ("sys/", "auth/token/")
 
 
-def _token(request: web.Request) -> str | None:
+def _token(request: web.BaseRequest) -> str | None:
     """X-Vault-Token, else an Authorization bearer token; never the query string."""
     token = request.headers.get("X-Vault-Token")
     if token is None:
@@ -70,7 +69,7 @@ def _token(request: web.Request) -> str | None:
     return token
 
 
-async def _read_body(request: web.Request, listener: ListenerSettings) -> bytes:
+async def _read_body(request: web.BaseRequest, listener: ListenerSettings) -> bytes:
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         # A compressed body could expand far past max_request_size after our check.
@@ -97,7 +96,7 @@ async def _read_body(request: web.Request, listener: ListenerSettings) -> bytes:
     return b"".join(chunks)
 
 
-async def build_request(request: web.Request, listener: ListenerSettings) -> Request:
+async def build_request(request: web.BaseRequest, listener: ListenerSettings) -> Request:
     """The logical request: operation, canonical path, body, token."""
     operation = METHOD_OPERATIONS.get(request.method)
     if operation is None:
@@ -253,8 +252,7 @@ def render(reply: Reply, *, head: bool) -> web.Response:
     return web.Response(status=reply.status, body=body, headers=headers, content_type="application/json")
 
 
-async def api_handler(request: web.Request) -> web.Response:
-    core = request.app[CORE]
+async def api_handler(core: "Core", request: web.BaseRequest) -> web.Response:
     try:
         sockname = request.transport.get_extra_info("sockname") if request.transport else None
         req = await build_request(request, core.listener_for(sockname))

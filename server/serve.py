@@ -12,9 +12,7 @@ import uvloop
 from aiohttp import web
 
 from config.settings import ListenerSettings, Settings
-from server.access_log import AccessLogger
-from server.app import RUNNER_OPTIONS, build_app
-from server.appkeys import CORE
+from server.app import Service
 from server.core import Core
 from server.dev import prepare_dev_core
 from server.startup import harden_process
@@ -43,50 +41,10 @@ def _address(listener: ListenerSettings) -> str:
     return f"{scheme}://{host}:{listener.port}"
 
 
-class InFlight:
-    """The requests inside the application, so that shutdown can wait for them.
-
-    aiohttp's own graceful shutdown stops reading from every connection first, so a request
-    whose body is still arriving could never finish; this drain runs before that.
-    """
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.draining = False
-        self.idle = asyncio.Event()
-        self.idle.set()
-
-    @web.middleware
-    async def middleware(self, request: web.Request, handler) -> web.StreamResponse:
-        self.count += 1
-        self.idle.clear()
-        try:
-            response = await handler(request)
-            if self.draining:
-                response.force_close()  # no keep-alive while shutting down
-            return response
-        finally:
-            self.count -= 1
-            if not self.count:
-                self.idle.set()
-
-    async def drain(self, force: asyncio.Event, grace: float) -> None:
-        """Until no request is in flight, the grace runs out, or force is set."""
-        self.draining = True
-        waits = [asyncio.ensure_future(self.idle.wait()), asyncio.ensure_future(force.wait())]
-        try:
-            await asyncio.wait(waits, timeout=grace, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for waiting in waits:
-                waiting.cancel()
-        if self.count:
-            log.warning("stopping with %d request(s) still in flight", self.count)
-
-
-def make_runner(app: web.Application) -> web.AppRunner:
-    """The runner production uses: strongroom's access log and RUNNER_OPTIONS."""
-    return web.AppRunner(app, access_log_class=AccessLogger, shutdown_timeout=HANDLER_GRACE,
-                         handle_signals=False, **RUNNER_OPTIONS)
+def make_runner(service: Service) -> web.ServerRunner:
+    """The runner production uses: the service's low-level server, no signal handling of
+    aiohttp's own (serve() installs strongroom's)."""
+    return web.ServerRunner(service.server(), shutdown_timeout=HANDLER_GRACE, handle_signals=False)
 
 
 async def _run(settings: Settings, on_ready, role=None) -> None:
@@ -94,12 +52,11 @@ async def _run(settings: Settings, on_ready, role=None) -> None:
     requests and seal. A second signal cuts the drain short. With worker processes (role),
     the primary first tells its followers to stop and waits for them: while they drain they
     may still forward requests to it."""
-    app = build_app(settings, on_ready if role is None or role.index == 0 else None, role)
-    in_flight = InFlight()
-    app.middlewares.append(in_flight.middleware)
-    runner = make_runner(app)
-    await runner.setup()
+    service = Service(settings, on_ready if role is None or role.index == 0 else None, role)
+    core = await service.open()
+    runner = make_runner(service)
     try:
+        await runner.setup()
         sites = []
         for listener in settings.listeners:
             site = web.TCPSite(runner, listener.host, listener.port, ssl_context=_ssl_context(listener),
@@ -116,18 +73,19 @@ async def _run(settings: Settings, on_ready, role=None) -> None:
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, on_signal)
-        loop.add_signal_handler(signal.SIGHUP, app[CORE].audit.reopen)  # log rotation
+        loop.add_signal_handler(signal.SIGHUP, core.audit.reopen)  # log rotation
         await stop.wait()
         log.info("shutting down: draining requests, then sealing")
         if role is not None and role.index == 0:
             role.stop_followers()
         for site in sites:
             await site.stop()
-        await in_flight.drain(force, SHUTDOWN_GRACE)
+        await service.drain(force, SHUTDOWN_GRACE)
         if role is not None and role.index == 0:
             await role.wait_followers()
     finally:
         await runner.cleanup()
+        await service.close()
 
 
 def serve(settings: Settings, dev_token: str | None = None, dev: bool = False) -> None:

@@ -27,9 +27,8 @@ import pytest
 from aiohttp import web
 
 from config import settings_from_dict
-from server.access_log import AccessLogger
-from server.app import RUNNER_OPTIONS, build_app
-from server.appkeys import CORE
+from server.app import Service
+from server.serve import make_runner
 from server.core import Core
 
 REPO = Path(__file__).resolve().parents[1]
@@ -87,7 +86,7 @@ class RunningServer:
 
 
 class ThreadedServer:
-    """build_app() served by an AppRunner on a private event loop in a daemon thread."""
+    """The production Service and runner on a private event loop in a daemon thread."""
 
     def __init__(self, settings) -> None:
         self.settings = settings
@@ -107,16 +106,20 @@ class ThreadedServer:
             return
         self.ready.set()
         self.loop.run_forever()
-        self.loop.run_until_complete(self.runner.cleanup())
+        self.loop.run_until_complete(self._stop())
         self.loop.close()
 
     async def _start(self) -> None:
-        self.runner = web.AppRunner(build_app(self.settings), handle_signals=False, access_log_class=AccessLogger,
-                                    **RUNNER_OPTIONS)
+        self.service = Service(self.settings)
+        self.core = await self.service.open()
+        self.runner = make_runner(self.service)
         await self.runner.setup()
-        self.core = self.runner.app[CORE]
         listener = self.settings.listeners[0]
         await web.TCPSite(self.runner, listener.host, listener.port).start()
+
+    async def _stop(self) -> None:
+        await self.runner.cleanup()
+        await self.service.close()
 
     def start(self) -> None:
         self._thread.start()

@@ -8,9 +8,11 @@ Raw sockets are used wherever a well-behaved client library would refuse to send
 from __future__ import annotations
 
 import asyncio
+import base64
 import gzip
 import json
 import logging
+import os
 import socket
 import time
 
@@ -21,7 +23,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import free_port, initialise, make_settings, running_server
-from server.app import build_app
+from server.app import Service
 from server.serve import make_runner
 
 DENIED = {"errors": ["permission denied"]}
@@ -56,13 +58,16 @@ def raw_http(server, head: str, body: bytes = b"", timeout: float = 10) -> tuple
 async def production_runner(tmp_path):
     """The application behind the runner `strongroom server` uses (server.serve.make_runner)."""
     port = free_port()
-    runner = make_runner(build_app(make_settings(tmp_path / "production", port)))
+    service = Service(make_settings(tmp_path / "production", port))
+    await service.open()
+    runner = make_runner(service)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
         yield f"http://127.0.0.1:{port}/v1"
     finally:
         await runner.cleanup()
+        await service.close()
 
 
 @pytest.fixture(scope="module")
@@ -406,3 +411,22 @@ def test_null_body_is_an_empty_object(server):
     # `bao write -f` sends `null` for "no fields"; Vault reads it as {}.
     status, body, _ = server.call("PUT", "/v1/sys/seal", raw=b"null", token=server.root_token)
     assert status == 204
+
+
+def test_a_body_over_aiohttps_own_one_mib_default_is_read_when_the_listener_allows_it(server):
+    plaintext = base64.b64encode(os.urandom(2 * 1024 * 1024)).decode()  # the listener allows 32 MiB
+    server.root("POST", "/v1/sys/mounts/transit", {"type": "transit"})
+    status, body, _ = server.root("POST", "/v1/transit/encrypt/big", {"plaintext": plaintext})
+    assert status == 200, body
+    ciphertext = body["data"]["ciphertext"]
+    assert server.root("POST", "/v1/transit/decrypt/big", {"ciphertext": ciphertext})[1]["data"]["plaintext"] == plaintext
+
+
+def test_expect_100_continue_is_answered_and_other_expectations_are_417(unsealed):
+    host, port = unsealed.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as conn:
+        conn.sendall(b"POST /v1/sys/unseal-check HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+                     b"Expect: 100-continue\r\n\r\n")
+        assert conn.recv(64).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    status, body, _ = unsealed.call("GET", "/v1/sys/health", headers={"Expect": "teapot"})
+    assert (status, body) == (417, {"errors": ["unsupported Expect header"]})
