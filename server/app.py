@@ -17,14 +17,14 @@ import logging
 import time
 from typing import Any, Callable
 
-from aiohttp import web, web_protocol
-from aiohttp.http_parser import HttpRequestParserPy
+from aiohttp import web
 
 from config.settings import Settings
 from server.access_log import AccessLogger
 from server.audit.broker import AuditFailedError
 from server.core import Core
 from server.pipeline import api_handler, render
+from server.request_parsing import ParserChoosingServer
 from server.routing import Reply
 from server.startup import open_backend
 from server.sys import build_router
@@ -32,10 +32,6 @@ from server.sys import build_router
 log = logging.getLogger("strongroom.app")
 TICK_SECONDS = 1.0
 
-# hvac (and curl users following Vault's docs) send the LIST method verbatim; aiohttp's C
-# parser (llhttp) knows a fixed set of methods and answers LIST with a plain-text 400. The
-# pure-Python parser accepts any RFC 9110 token, so the server uses it.
-web_protocol.HttpRequestParser = HttpRequestParserPy
 # aiohttp refuses headers over 8 KiB with its own plain-text 400; strongroom reads larger
 # ones so that an oversized token gets the same 403 as any other bad token.
 # Request bodies are never decompressed: the pipeline refuses Content-Encoding, and aiohttp
@@ -66,8 +62,8 @@ class Service:
 
     def server(self, **options: Any) -> web.Server:
         """aiohttp's low-level server for this service (strongroom's access log and limits)."""
-        return web.Server(self.handle, request_factory=self._make_request, access_log_class=AccessLogger,
-                          **{**RUNNER_OPTIONS, **options})
+        return ParserChoosingServer(self.handle, request_factory=self._make_request,
+                                    access_log_class=AccessLogger, **{**RUNNER_OPTIONS, **options})
 
     async def open(self) -> Core:
         """Open the store and the core (sealed); with worker processes, join the others."""
