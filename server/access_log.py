@@ -18,7 +18,12 @@ _ESCAPED = re.compile(r'[^\x21-\x7e]|["\\]')
 
 def loggable_path(request: BaseRequest) -> str:
     """The request target's path without its query, with unprintable bytes escaped."""
-    path = request.raw_path.split("?", 1)[0].split("#", 1)[0]
+    return escaped_path(request.raw_path)
+
+
+def escaped_path(raw_path: str) -> str:
+    """A raw request target's path without query or fragment, unprintable bytes escaped."""
+    path = raw_path.split("?", 1)[0].split("#", 1)[0]
     return _ESCAPED.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode("utf-8", "surrogateescape")), path)
 
 

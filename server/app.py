@@ -24,7 +24,7 @@ from server.access_log import AccessLogger
 from server.audit.broker import AuditFailedError
 from server.core import Core
 from server.pipeline import api_handler, render
-from server.request_parsing import ParserChoosingServer
+from server.fast_path import FastPathServer
 from server.routing import Reply
 from server.startup import open_backend
 from server.sys import build_router
@@ -50,6 +50,9 @@ class Service:
         self._on_ready = on_ready
         self._role = role  # with worker processes: this one's part (server/worker_processes.py)
         self._worker = str(role.index) if role is not None else None
+        # The same header as raw bytes, for replies written on the fast path.
+        self.worker_header = b"X-Strongroom-Worker: %d\r\n" % role.index if role is not None else b""
+        self.fast_connections: set[Any] = set()
         self._ticker: asyncio.Task | None = None
         self._body_limit = settings.listeners[0].max_request_size
         self.in_flight = 0
@@ -62,8 +65,8 @@ class Service:
 
     def server(self, **options: Any) -> web.Server:
         """aiohttp's low-level server for this service (strongroom's access log and limits)."""
-        return ParserChoosingServer(self.handle, request_factory=self._make_request,
-                                    access_log_class=AccessLogger, **{**RUNNER_OPTIONS, **options})
+        return FastPathServer(self, self.handle, request_factory=self._make_request,
+                              access_log_class=AccessLogger, **{**RUNNER_OPTIONS, **options})
 
     async def open(self) -> Core:
         """Open the store and the core (sealed); with worker processes, join the others."""
@@ -95,9 +98,17 @@ class Service:
             self._role.detach(core)
         core.backend.close()
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    def request_started(self) -> None:
         self.in_flight += 1
         self.idle.clear()
+
+    def request_finished(self) -> None:
+        self.in_flight -= 1
+        if not self.in_flight:
+            self.idle.set()
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        self.request_started()
         try:
             expect = request.headers.get("Expect")
             if expect is not None and not await _expect(request, expect):
@@ -112,9 +123,7 @@ class Service:
                 response.force_close()  # no keep-alive while shutting down
             return response
         finally:
-            self.in_flight -= 1
-            if not self.in_flight:
-                self.idle.set()
+            self.request_finished()
 
     async def drain(self, force: asyncio.Event, grace: float) -> None:
         """Until no request is in flight, the grace runs out, or force is set. (aiohttp's own

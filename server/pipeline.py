@@ -15,7 +15,7 @@ import logging
 import os
 import signal
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Mapping
 
 from aiohttp import web
 
@@ -55,28 +55,33 @@ METHOD_OPERATIONS = {
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 COMMON_HEADERS = {"Cache-Control": "no-store"}
 # json.dumps builds a new encoder for every call with non-default separators.
-_ENCODER = json.JSONEncoder(separators=(",", ":"))
+ENCODER = json.JSONEncoder(separators=(",", ":"))
 SYSTEM_PREFIXES = ("sys/", "auth/token/")
 
 
-def _token(request: web.BaseRequest) -> str | None:
+def _token(headers: Mapping[str, str]) -> str | None:
     """X-Vault-Token, else an Authorization bearer token; never the query string."""
-    token = request.headers.get("X-Vault-Token")
+    token = headers.get("X-Vault-Token")
     if token is None:
-        auth = request.headers.get("Authorization", "")
+        auth = headers.get("Authorization", "")
         if auth[:7].lower() == "bearer ":
             token = auth[7:].strip()
     return token
 
 
-async def _read_body(request: web.BaseRequest, listener: ListenerSettings) -> bytes:
-    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+def check_body(headers: Mapping[str, str], length: int | None, listener: ListenerSettings) -> None:
+    """Refuse a body the pipeline will not read: compressed, or larger than the listener allows."""
+    encoding = headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in ("", "identity"):
         # A compressed body could expand far past max_request_size after our check.
         raise UnsupportedMediaTypeError(f"unsupported Content-Encoding {encoding!r}")
-    limit = listener.max_request_size
-    if request.content_length is not None and request.content_length > limit:
+    if length is not None and length > listener.max_request_size:
         raise PayloadTooLargeError("http: request body too large")
+
+
+async def _read_body(request: web.BaseRequest, listener: ListenerSettings) -> bytes:
+    check_body(request.headers, request.content_length, listener)
+    limit = listener.max_request_size
     length = request.content_length
     if length is not None and request.content.total_bytes >= length:
         return await request.read()  # already all here (small bodies): no timer needed
@@ -98,21 +103,28 @@ async def _read_body(request: web.BaseRequest, listener: ListenerSettings) -> by
 
 async def build_request(request: web.BaseRequest, listener: ListenerSettings) -> Request:
     """The logical request: operation, canonical path, body, token."""
-    operation = METHOD_OPERATIONS.get(request.method)
+    if METHOD_OPERATIONS.get(request.method) is None:
+        raise MethodNotAllowedError()
+    body = await _read_body(request, listener) if request.method in BODY_METHODS else None
+    return logical_request(request.method, request.raw_path, request.query, request.headers, body,
+                           request.remote or "")
+
+
+def logical_request(method: str, raw_path: str, query: Mapping[str, str], headers: Mapping[str, str],
+                    body: bytes | None, remote: str) -> Request:
+    """The logical request from an HTTP request's parts (the body already read and checked)."""
+    operation = METHOD_OPERATIONS.get(method)
     if operation is None:
         raise MethodNotAllowedError()
-    path = canonical_path(request.raw_path.split("?", 1)[0])
-    query = request.query
+    path = canonical_path(raw_path.split("?", 1)[0])
     if operation == READ and query.get("list", "").lower() == "true":
         operation = LIST
     if operation == LIST and path and not path.endswith("/"):
         path += "/"  # Vault lists folders: `LIST secret/foo` is `secret/foo/`
-    data = {}
-    if request.method in BODY_METHODS:
-        data = parse_json_object(await _read_body(request, listener))
+    data = parse_json_object(body) if method in BODY_METHODS else {}
     req = Request(
-        operation=operation, path=path, data=data, query=query, token=_token(request),
-        remote_addr=request.remote or "", headers=request.headers,
+        operation=operation, path=path, data=data, query=query, token=_token(headers),
+        remote_addr=remote, headers=headers,
     )
     req.wrap_ttl = wrap_ttl(req)
     return req
@@ -248,7 +260,7 @@ def render(reply: Reply, *, head: bool) -> web.Response:
         response = web.Response(status=reply.status, headers=headers)
         response.content_type = "application/json"
         return response
-    body = _ENCODER.encode(reply.body).encode()
+    body = ENCODER.encode(reply.body).encode()
     return web.Response(status=reply.status, body=body, headers=headers, content_type="application/json")
 
 
@@ -258,11 +270,14 @@ async def api_handler(core: "Core", request: web.BaseRequest) -> web.Response:
         req = await build_request(request, core.listener_for(sockname))
     except Exception as exc:  # unparseable: answered, but there is no request to audit
         return render(error_reply(exc), head=request.method == "HEAD")
+    return render(await answer(core, req), head=request.method == "HEAD")
+
+
+async def answer(core: "Core", req: Request) -> Reply:
+    """The reply to a parsed request, from this process or (a follower's) the primary."""
     if core.link is not None:  # a follower process: it answers what it can, forwards the rest
-        reply = await core.link.respond(req)
-    else:
-        reply = await respond(core, req)
-    return render(reply, head=request.method == "HEAD")
+        return await core.link.respond(req)
+    return await respond(core, req)
 
 
 async def respond(core: "Core", req: Request) -> Reply:

@@ -1,0 +1,261 @@
+"""The fast path: the plain requests applications send all day, parsed and answered without
+aiohttp's request machinery.
+
+A bare aiohttp server answers about 12k requests a second on this kind of machine; llhttp
+(through httptools) and a direct socket write answer about 45k. Each connection therefore
+starts here. A request is taken on the fast path only when it is plain: one whole HTTP/1.1
+request in the bytes just received, `GET|POST|PUT|DELETE|PATCH <printable path, no query>`,
+a Content-Length body or none, and no Expect, Upgrade, Transfer-Encoding or Content-Encoding.
+Anything else (LIST, HEAD, query strings, chunked or slow bodies, pipelining, HTTP/1.0, a
+parse error) hands the connection, from that request on, to aiohttp's handler
+(server/request_parsing.py), which answers it through the same pipeline. The hand-over happens
+only at a request boundary, which is exact here: the bytes handed over start a request, and
+every request before them has been answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http
+import logging
+import socket
+import sys
+import time
+from email.utils import formatdate
+from typing import TYPE_CHECKING, Any, Callable
+
+import aiohttp
+import httptools
+from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+
+from server.access_log import escaped_path
+from server.pipeline import ENCODER, answer, check_body, error_reply, logical_request
+from server.request_parsing import PLAIN_REQUEST_LINE, ParserChoosingServer
+from server.routing import Reply
+
+if TYPE_CHECKING:
+    from server.app import Service
+
+log = logging.getLogger("strongroom.request")
+access_log = logging.getLogger("aiohttp.access")
+
+EMPTY_QUERY: MultiDictProxy[str] = MultiDictProxy(MultiDict())
+PHRASES = {status.value: status.phrase.encode() for status in http.HTTPStatus}
+SERVER = f"Server: Python/{sys.version_info[0]}.{sys.version_info[1]} aiohttp/{aiohttp.__version__}\r\n".encode()
+NO_BODY_STATUSES = frozenset({204, 304})
+UNUSUAL_HEADERS = frozenset({b"expect", b"upgrade", b"transfer-encoding", b"content-encoding"})
+MAX_WAITING = 256 * 1024  # bytes a busy connection may send ahead before it is paused
+KEEPALIVE = 3630.0  # seconds an idle connection is kept, as aiohttp's handler does
+
+
+class PlainRequest:
+    """What httptools reports of one request, while it is parsed."""
+
+    __slots__ = ("url", "headers", "body", "begun", "complete", "unusual")
+
+    def __init__(self) -> None:
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.body: list[bytes] = []
+        self.begun = 0
+        self.complete = False
+        self.unusual = False
+
+    # httptools' callbacks
+    def on_message_begin(self) -> None:
+        self.begun += 1
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() in UNUSUAL_HEADERS:
+            self.unusual = True
+        self.headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self.body.append(body)
+
+    def on_message_complete(self) -> None:
+        self.complete = True
+
+
+class FastPathProtocol(asyncio.Protocol):
+    """One connection: plain requests answered here, the rest handed to aiohttp."""
+
+    def __init__(self, service: "Service", fallback: Callable[[], asyncio.Protocol]) -> None:
+        self._service = service
+        self._fallback = fallback
+        self._transport: Any = None
+        self._busy = False
+        self._waiting = b""
+        self._idle: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"FastPathProtocol(busy={self._busy})"
+
+    def connection_made(self, transport: Any) -> None:
+        self._transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as aiohttp's handler does
+        self._service.fast_connections.add(self)
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._service.fast_connections.discard(self)
+        self._transport = None
+        if self._idle is not None:
+            self._idle.cancel()
+
+    def data_received(self, data: bytes) -> None:
+        if self._busy:
+            self._waiting += data
+            if len(self._waiting) > MAX_WAITING:
+                self._transport.pause_reading()
+            return
+        self._take(data)
+
+    def close_when_idle(self) -> None:
+        """At shutdown: close now unless a request is being answered (that one closes after)."""
+        if not self._busy and self._transport is not None:
+            self._transport.close()
+
+    def _take(self, data: bytes) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+        line = PLAIN_REQUEST_LINE.match(data)
+        if (line is None or data[:5] == b"HEAD " or b" /v1/" not in line.group(0) or b"?" in line.group(0)
+                or not line.group(0).endswith(b"1.1\r\n")):
+            return self._hand_over(data)
+        parsed = PlainRequest()
+        try:
+            httptools.HttpRequestParser(parsed).feed_data(data)
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade):
+            return self._hand_over(data)  # aiohttp's parser says what is wrong with it
+        if parsed.begun != 1 or not parsed.complete or parsed.unusual:
+            return self._hand_over(data)
+        self._busy = True
+        asyncio.ensure_future(self._answer(line.group(0).split(b" ", 1)[0].decode(), parsed))
+
+    async def _answer(self, method: str, parsed: PlainRequest) -> None:
+        service = self._service
+        started = time.monotonic()
+        service.request_started()
+        try:
+            reply = await self._reply(method, parsed)
+            keep_alive = not service.draining and not _asks_close(parsed.headers)
+            payload = render_bytes(reply, keep_alive=keep_alive, worker=service.worker_header)
+        except Exception as exc:  # noqa: BLE001 - a reply that cannot be rendered is a 500
+            log.error("a reply could not be rendered (%s)", type(exc).__name__)
+            keep_alive, payload = False, render_bytes(Reply(500, {"errors": ["internal error"]}), keep_alive=False,
+                                                      worker=service.worker_header)
+        finally:
+            service.request_finished()
+        transport = self._transport
+        if transport is None:
+            return
+        transport.write(payload)
+        if access_log.isEnabledFor(logging.INFO):
+            _log_access(transport, method, parsed, payload, started)
+        if not keep_alive:
+            transport.close()
+            return
+        self._busy = False
+        self._idle = asyncio.get_running_loop().call_later(KEEPALIVE, self.close_when_idle)
+        if self._waiting:
+            waiting, self._waiting = self._waiting, b""
+            transport.resume_reading()
+            self._take(waiting)
+
+    async def _reply(self, method: str, parsed: PlainRequest) -> Reply:
+        core = self._service.core
+        if core is None:
+            return Reply(503, {"errors": ["strongroom is stopping"]})
+        headers = CIMultiDictProxy(CIMultiDict(
+            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape")) for name, value in parsed.headers))
+        body = b"".join(parsed.body)
+        raw_path = parsed.url.decode("ascii")
+        try:
+            if method in ("POST", "PUT", "PATCH", "DELETE"):
+                check_body(headers, len(body), core.listener_for(self._transport.get_extra_info("sockname")))
+            peer = self._transport.get_extra_info("peername")
+            remote = peer[0] if isinstance(peer, tuple) else ""
+            req = logical_request(method, raw_path, EMPTY_QUERY, headers, body, remote)
+        except Exception as exc:  # unparseable: answered, but there is no request to audit
+            return error_reply(exc)
+        return await answer(core, req)
+
+    def _hand_over(self, data: bytes) -> None:
+        """From this request on, aiohttp's handler reads the connection (at a boundary)."""
+        handler = self._fallback()
+        transport = self._transport
+        self._service.fast_connections.discard(self)
+        transport.set_protocol(handler)
+        handler.connection_made(transport)
+        handler.data_received(data)
+
+
+def _asks_close(headers: list[tuple[bytes, bytes]]) -> bool:
+    return any(name.lower() == b"connection" and b"close" in value.lower() for name, value in headers)
+
+
+class _Date:
+    """The Date header, formatted once a second."""
+
+    second = -1
+    value = b""
+
+
+def _date() -> bytes:
+    now = int(time.time())
+    if now != _Date.second:
+        _Date.second, _Date.value = now, f"Date: {formatdate(now, usegmt=True)}\r\n".encode()
+    return _Date.value
+
+
+def render_bytes(reply: Reply, *, keep_alive: bool, worker: bytes) -> bytes:
+    """The whole HTTP/1.1 response for a reply, as aiohttp's would read (see pipeline.render)."""
+    status = reply.status
+    parts = [b"HTTP/1.1 %d %s\r\nCache-Control: no-store\r\n" % (status, PHRASES.get(status, b"Unknown"))]
+    for name, value in reply.headers.items():
+        if "\r" in name or "\n" in name or "\r" in value or "\n" in value:
+            raise ValueError("a reply header holds a line break")
+        parts.append(f"{name}: {value}\r\n".encode("utf-8"))
+    parts.append(b"Content-Type: application/json\r\n")
+    parts.append(worker)
+    body = b""
+    if status not in NO_BODY_STATUSES:
+        if reply.body is not None:
+            body = ENCODER.encode(reply.body).encode()
+        parts.append(b"Content-Length: %d\r\n" % len(body))
+    parts.append(_date())
+    parts.append(SERVER)
+    if not keep_alive:
+        parts.append(b"Connection: close\r\n")
+    parts.append(b"\r\n")
+    parts.append(body)
+    return b"".join(parts)
+
+
+def _log_access(transport: Any, method: str, parsed: PlainRequest, payload: bytes, started: float) -> None:
+    peer = transport.get_extra_info("peername")
+    path = escaped_path(parsed.url.decode("ascii"))
+    access_log.info('%s "%s %s" %s %.2fms', peer[0] if isinstance(peer, tuple) else "-", method, path,
+                    payload[9:12].decode(), (time.monotonic() - started) * 1000)
+
+
+class FastPathServer(ParserChoosingServer):
+    """aiohttp's low-level server whose connections start on the fast path."""
+
+    def __init__(self, service: "Service", *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._service = service
+
+    def __call__(self) -> FastPathProtocol:  # type: ignore[override]
+        return FastPathProtocol(self._service, super().__call__)
+
+    async def shutdown(self, timeout: float | None = None) -> None:
+        for connection in list(self._service.fast_connections):
+            connection.close_when_idle()
+        await super().shutdown(timeout)
