@@ -45,6 +45,8 @@ SERVER = f"Server: Python/{sys.version_info[0]}.{sys.version_info[1]} aiohttp/{a
 NO_BODY_STATUSES = frozenset({204, 304})
 UNUSUAL_HEADERS = frozenset({b"expect", b"upgrade", b"transfer-encoding", b"content-encoding"})
 MAX_WAITING = 256 * 1024  # bytes a busy connection may send ahead before it is paused
+MAX_FIELD = 65536  # the server's max_line_size / max_field_size (server/app.py RUNNER_OPTIONS)
+MAX_HEADERS = 128  # aiohttp's default max_headers
 KEEPALIVE = 3630.0  # seconds an idle connection is kept, as aiohttp's handler does
 
 
@@ -67,9 +69,11 @@ class PlainRequest:
 
     def on_url(self, url: bytes) -> None:
         self.url += url
+        if len(self.url) > MAX_FIELD:
+            self.unusual = True  # aiohttp's handler refuses it with its own limits
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in UNUSUAL_HEADERS:
+        if name.lower() in UNUSUAL_HEADERS or len(name) + len(value) > MAX_FIELD or len(self.headers) >= MAX_HEADERS:
             self.unusual = True
         self.headers.append((name, value))
 

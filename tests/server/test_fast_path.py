@@ -115,3 +115,12 @@ def test_render_bytes_refuses_a_header_that_would_split_the_response():
     no_content = render_bytes(Reply(204, None), keep_alive=False, worker=b"X-Strongroom-Worker: 1\r\n")
     assert b"Content-Length" not in no_content and b"Connection: close\r\n" in no_content
     assert no_content.endswith(b"\r\n\r\n") and b"X-Strongroom-Worker: 1\r\n" in no_content
+
+
+def test_oversized_headers_get_aiohttps_limits(server):
+    with connect(server) as conn:
+        conn.sendall(request("GET", "/v1/sys/health", extra=f"X-Big: {'a' * 70000}\r\n"))
+        reply = b""
+        while chunk := conn.recv(65536):
+            reply += chunk
+    assert reply.startswith(b"HTTP/1.1 400") or reply.startswith(b"HTTP/1.0 400")
