@@ -54,8 +54,19 @@ def decode_batch(raw: Any, *, plaintext: bool = False, ciphertext: bool = False)
         raise BadRequestError(f"failed to parse batch input: source data must be an array or slice, got "
                               f"{go_type_name(raw)}")
     required = "plaintext" if plaintext else "ciphertext" if ciphertext else ""
+    known = _STRING_FIELDS.issuperset
     items, problems = [], []
     for i, entry in enumerate(raw):
+        # The usual item (known string fields only, the required one among them) has nothing
+        # to report, and _decode_item would set exactly these fields; checked inline because
+        # this runs once per item of every batch.
+        if type(entry) is dict and (not required or required in entry) and known(entry):
+            for value in entry.values():
+                if type(value) is not str:
+                    break
+            else:
+                items.append(BatchItem(**entry))
+                continue
         if not isinstance(entry, dict):
             raise BadRequestError(f"failed to parse batch input: [{i}] expected a map, got '{go_type_name(entry)}'")
         items.append(_decode_item(i, entry, required, problems))
@@ -65,11 +76,6 @@ def decode_batch(raw: Any, *, plaintext: bool = False, ciphertext: bool = False)
 
 
 def _decode_item(i: int, entry: dict[str, Any], required: str, problems: list[str]) -> BatchItem:
-    # The usual item (known string fields only, the required one among them) has nothing
-    # to report; the loop below would set exactly these fields.
-    if ((not required or required in entry) and entry.keys() <= _STRING_FIELDS
-            and all(type(value) is str for value in entry.values())):
-        return BatchItem(**entry)
     item = BatchItem()
     for field_name in _FIELD_ORDER:  # Vault's order, so its messages come in its order
         if field_name not in entry:
@@ -147,15 +153,21 @@ class Batch:
             except TransitError as exc:
                 result["error"], self.user_error = exc.message, True
 
-    def reply(self, req: Request, fields: Fields, row: Callable[[dict[str, Any]], dict[str, Any]],
+    def reply(self, req: Request, fields: Fields, row: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
               statuses: bool = True) -> Reply:
         """The single result (an item error is the request's 400), or batch_results with
-        Vault's status for failed items (rewrap always answers 200)."""
+        Vault's status for failed items (rewrap always answers 200). `row` reshapes each
+        result; without it the results are the rows."""
         if not self.batch:
             if "error" in self.results[0]:
                 raise BadRequestError(self.results[0]["error"])
             return logical(req, self.results[0])
-        rows = [{**row(result), "reference": item.reference} for item, result in zip(self.items, self.results)]
+        if row is None:  # the results are the rows: reference is added in place, not copied
+            rows = self.results
+            for item, result in zip(self.items, rows):
+                result["reference"] = item.reference
+        else:
+            rows = [{**row(result), "reference": item.reference} for item, result in zip(self.items, self.results)]
         status, warnings = batch_status(fields, self.user_error, self.success) if statuses else (200, [])
         reply = logical(req, {"batch_results": rows}, warnings=warnings or None)
         reply.status = status
@@ -179,15 +191,16 @@ def per_request(factory: Callable[..., Any]) -> Callable[..., Any]:
     answers: dict[tuple[Any, ...], tuple[Any, TransitError | None]] = {}
 
     def answer(*args: Any) -> Any:
-        if args not in answers:
+        found = answers.get(args)
+        if found is None:
             try:
-                answers[args] = (factory(*args), None)
+                found = (factory(*args), None)
             except TransitError as exc:
-                answers[args] = (None, exc)
-        value, refusal = answers[args]
-        if refusal is not None:
-            raise refusal
-        return value
+                found = (None, exc)
+            answers[args] = found
+        if found[1] is not None:
+            raise found[1]
+        return found[0]
 
     return answer
 
@@ -259,29 +272,32 @@ async def encrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]")
                          key_version=fields.integer("key_version"), associated_data=fields.string("associated_data"))
 
     batch = collect(req, single, "plaintext")
-    batch.refuse(_decode_plaintext)
+    _decode_plaintexts(batch)
     context_set = batch.check_contexts()
     await make_room(engine, match["name"], len(batch.items))
     key = engine.store.get(match["name"]) or _upsert(engine, fields, match["name"], context_set)
     nonces = random_nonces(key.type.nonce_bytes, len(batch.items)) if key.type.nonce_bytes else None
     prepared = per_request(lambda version, context: encryptor(key, version, context, nonces))
+    store = engine.store
 
     def encrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
         aad = _associated_data(key, index, item.associated_data) if item.associated_data else None
         run, version = prepared(item.key_version, item.decoded_context)
-        spend(engine.store, key, version)
+        spend(store, key, version)
         return {"ciphertext": run(item.decoded_plaintext, aad), "key_version": version}
 
     batch.run(encrypt_item)
-    return batch.reply(req, fields, lambda result: result)
+    return batch.reply(req, fields)
 
 
-def _decode_plaintext(item: BatchItem) -> str | None:
-    try:
-        item.decoded_plaintext = b64decode(item.plaintext)
-    except Base64Error as exc:
-        return str(exc)
-    return None
+def _decode_plaintexts(batch: Batch) -> None:
+    """Each item's plaintext from base64, or the item's error (Batch.refuse's effect, in one
+    loop: the items are fresh, so none has an error yet)."""
+    for item, result in zip(batch.items, batch.results):
+        try:
+            item.decoded_plaintext = b64decode(item.plaintext)
+        except Base64Error as exc:
+            result["error"], batch.user_error = str(exc), True
 
 
 def _find_key(engine: "TransitEngine", name: str) -> TransitKey:
@@ -329,7 +345,7 @@ async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") 
         return {"ciphertext": run(plaintext, None), "key_version": new_version}
 
     batch.run(rewrap_item)
-    return batch.reply(req, fields, lambda result: result, statuses=False)
+    return batch.reply(req, fields, statuses=False)
 
 
 async def datakey(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
