@@ -31,7 +31,7 @@ MAX_HEAD = 256 * 1024  # past the server's max_line_size + max_field_size, llhtt
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*(?=\r\n|$)", re.IGNORECASE)
 _ANY_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:", re.IGNORECASE)
 _BARE_LF = re.compile(rb"(?<!\r)\n")  # llhttp refuses these; never follow what it refuses
-_UNFOLLOWABLE = re.compile(rb"\r\n(?:transfer-encoding|upgrade)[ \t]*:|\A(?:CONNECT|PRI) ", re.IGNORECASE)
+_UNFOLLOWABLE = re.compile(rb"\r\n(?:transfer-encoding|upgrade)[ \t]*:|\A(?:\r\n)*(?:CONNECT|PRI) ", re.IGNORECASE)
 
 
 class RequestFraming:
@@ -93,13 +93,17 @@ class ParserChoosingHandler(web_protocol.RequestHandler):
 
     def data_received(self, data: bytes) -> None:
         framing = self._framing
-        if framing is not None:
+        if framing is not None and data:  # b"" is aiohttp resuming what llhttp still holds
             if framing.at_boundary and PLAIN_REQUEST_LINE.match(data) is None:
                 self._parser = self._python_parser()
                 self._framing = None  # this connection stays on the Python parser
             else:
                 framing.feed(data)
         super().data_received(data)
+        if framing is not None and self._buffer_paused:
+            # llhttp stopped at aiohttp's queue limit and holds bytes the framing has counted:
+            # from here on the framing cannot tell where llhttp stands, so it never moves.
+            framing.lost = True
 
     def _python_parser(self) -> HttpRequestParserPy:
         return HttpRequestParserPy(

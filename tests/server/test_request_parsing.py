@@ -52,6 +52,12 @@ def test_framing_it_cannot_follow_is_never_a_boundary_again(extra):
     assert not framing.at_boundary and framing.lost
 
 
+def test_connect_is_given_up_on_even_after_blank_lines():
+    framing = RequestFraming()
+    framing.feed(b"\r\nCONNECT t:443 HTTP/1.1\r\nHost: t\r\n\r\n")
+    assert framing.lost
+
+
 def test_a_bare_lf_head_is_given_up_on():
     framing = RequestFraming()
     framing.feed(b"GET /v1/x HTTP/1.1\nHost: t\r\n\r\n")
