@@ -7,7 +7,8 @@ made durable exactly as one that arrived at the primary.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+from typing import Any, Mapping
 
 from multidict import CIMultiDict, MultiDict
 
@@ -28,9 +29,12 @@ class GrantNeededError(Exception):
 
 
 def request_to_wire(req: Request, operation: str) -> dict[str, Any]:
+    # The body goes as JSON text, which carries what a JSON body can hold (integers past 64
+    # bits, lone surrogates) and msgpack cannot; header and query text as bytes, for the same
+    # reason (aiohttp keeps non-UTF-8 header bytes as surrogates).
     return {
-        "op": operation, "path": req.path, "data": req.data, "query": list(req.query.items()),
-        "token": req.token, "remote": req.remote_addr, "headers": list(req.headers.items()),
+        "op": operation, "path": req.path, "data": json.dumps(req.data), "query": _to_bytes(req.query),
+        "token": _encoded(req.token), "remote": req.remote_addr, "headers": _to_bytes(req.headers),
         "wrap": req.wrap_ttl, "rid": req.id,
         # A follower that began the request itself may have recorded its request entry:
         # the primary then records only the response, so each is in the log exactly once.
@@ -39,10 +43,12 @@ def request_to_wire(req: Request, operation: str) -> dict[str, Any]:
 
 
 def request_from_wire(wire: dict[str, Any]) -> Request:
+    token = wire["token"]
     req = Request(
-        operation=wire["op"], path=wire["path"], data=wire["data"],
-        query=MultiDict(wire["query"]), token=wire["token"], remote_addr=wire["remote"],
-        headers=CIMultiDict(wire["headers"]), id=wire["rid"],
+        operation=wire["op"], path=wire["path"], data=json.loads(wire["data"]),
+        query=MultiDict(_from_bytes(wire["query"])), remote_addr=wire["remote"],
+        token=None if token is None else token.decode("utf-8", "surrogateescape"),
+        headers=CIMultiDict(_from_bytes(wire["headers"])), id=wire["rid"],
     )
     req.wrap_ttl = wire["wrap"]
     req.audited = bool(wire["audited"])
@@ -55,3 +61,17 @@ def reply_to_wire(reply: Reply) -> dict[str, Any]:
 
 def reply_from_wire(wire: dict[str, Any]) -> Reply:
     return Reply(wire["status"], wire["body"], dict(wire["headers"]))
+
+
+def _encoded(text: str | None) -> bytes | None:
+    return None if text is None else text.encode("utf-8", "surrogateescape")
+
+
+def _to_bytes(pairs: Mapping[str, str]) -> list[list[bytes]]:
+    return [[name.encode("utf-8", "surrogateescape"), value.encode("utf-8", "surrogateescape")]
+            for name, value in pairs.items()]
+
+
+def _from_bytes(pairs: list[list[bytes]]) -> list[tuple[str, str]]:
+    return [(name.decode("utf-8", "surrogateescape"), value.decode("utf-8", "surrogateescape"))
+            for name, value in pairs]

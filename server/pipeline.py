@@ -281,8 +281,7 @@ async def answer(core: "Core", req: Request) -> Reply:
 
 
 async def respond(core: "Core", req: Request) -> Reply:
-    """Everything after parsing: dispatch, durability, the response's audit entry, and (on
-    a primary with followers) their acknowledgement of any seal change the request made."""
+    """Everything after parsing: dispatch, durability, the response's audit entry."""
     generation = getattr(core.backend, "generation", 0)
     try:
         reply = await dispatch(core, req)
@@ -293,8 +292,6 @@ async def respond(core: "Core", req: Request) -> Reply:
     reply = await _durable(core, reply, generation)
     if req.audit and core.audit.recording:
         reply = await _audit_response(core, req, reply)
-    if core.followers is not None:
-        await core.followers.settle()
     return reply
 
 

@@ -127,6 +127,9 @@ class Channel:
                 self._send({**answer, "re": ident})
             except (ConnectionError, RuntimeError):
                 self._closed()
+            except Exception as exc:  # noqa: BLE001 - an answer that cannot be packed is still answered
+                log.error("the answer to %r could not be sent (%s)", message.get("t"), type(exc).__name__)
+                self._send({"error": type(exc).__name__, "kind": "internal", "re": ident})
 
     def _closed(self) -> None:
         if self.closed.is_set():

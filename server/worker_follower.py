@@ -29,12 +29,13 @@ from server.forwarding import (
     request_to_wire,
 )
 from server.mounts import AUTH_TABLE_PATH, MOUNTS_PATH
-from server.pipeline import respond
+from server.pipeline import error_reply, respond
 from server.policy_store import POLICY_VIEW
 from server.request import CREATE, HEAD, LIST, READ, UPDATE, Request
 from server.routing import Reply
 from server.tokens import TOKEN_VIEW
 from server.worker_channel import Channel, ChannelClosedError, Message, PeerError
+from server.worker_generation import Generation
 from storage import ReadOnlyStorageError
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ TRANSIT_LOCAL = re.compile(
     r"(?:encrypt|decrypt|rewrap|hmac|sign|verify)/.+|datakey/[^/]+/.+|hash(?:/[^/]+)?|random(?:/.+)?"
 )
 GRANT_ATTEMPTS = 3
+FORWARD_GRACE = 30.0  # seconds past the listener's request limit before a forwarded call is given up
 UNAVAILABLE = Reply(503, {"errors": ["the primary server process is unavailable"]})
 
 
@@ -79,9 +81,11 @@ class ForwardedAudit:
 class PrimaryLink:
     """This follower's channel to the primary, and its decision of what to answer itself."""
 
-    def __init__(self, core: "Core", index: int, sock: socket.socket) -> None:
+    def __init__(self, core: "Core", index: int, sock: socket.socket, generation: Generation) -> None:
         self.core = core
         self.index = index
+        self._published = generation
+        self._applied = 0  # the newest change generation this process has applied
         self.channel = Channel(sock, self._handle, "primary", on_close=self._primary_gone)
         self.audited = True  # whether an audit device is enabled (the store says, once open)
 
@@ -91,7 +95,8 @@ class PrimaryLink:
     async def start(self) -> None:
         """Say hello; the primary answers with its seal state before the hello returns."""
         await self.channel.start()
-        await self.channel.call({"t": "hello", "index": self.index})
+        answer = await self.channel.call({"t": "hello", "index": self.index})
+        self._applied = max(self._applied, answer["gen"])
 
     def stop(self) -> None:
         self.channel.close()
@@ -116,6 +121,8 @@ class PrimaryLink:
         return await self.forward(req)
 
     def serves_locally(self, req: Request) -> bool:
+        if self._applied < self._published.value:
+            return False  # a change was acknowledged that this process has not applied yet
         path, operation = req.path, req.operation
         if path == "sys/health":
             return operation in (READ, HEAD)
@@ -134,10 +141,13 @@ class PrimaryLink:
         return False
 
     async def forward(self, req: Request) -> Reply:
+        timeout = self.core.listener.max_request_duration + FORWARD_GRACE
         try:
-            answer = await self.channel.call({"t": "fwd", "req": request_to_wire(req, req.operation)})
-        except (ChannelClosedError, PeerError):
+            answer = await self.channel.call({"t": "fwd", "req": request_to_wire(req, req.operation)}, timeout)
+        except (ChannelClosedError, PeerError, TimeoutError):
             return UNAVAILABLE
+        except Exception as exc:  # noqa: BLE001 - whatever cannot cross is an error, never a hang
+            return error_reply(exc)
         return reply_from_wire(answer)
 
     async def _fetch_grant(self, mount: str, name: str, number: int, created: int, count: int) -> tuple[int, int]:
@@ -163,6 +173,7 @@ class PrimaryLink:
             self._invalidate(message["keys"])
         else:
             raise PeerError("unknown", f"unknown message {kind!r}")
+        self._applied = max(self._applied, message["gen"])
         return {}
 
     def _open(self, root: bytes) -> None:
@@ -193,7 +204,11 @@ class PrimaryLink:
         for table, engines in ((core.mounts, core.engines), (core.auth_mounts, core.auth_engines)):
             for entry in table.entries():
                 if entry.storage_prefix in touched and entry.path in engines:
-                    engines[entry.path].close()  # drop its caches; it reads storage again
+                    engine = engines[entry.path]
+                    engine.close()  # drop its caches; it reads storage again
+                    grants = getattr(getattr(engine, "store", None), "grants", None)
+                    if grants is not None:
+                        grants.close()  # over-counts, never under-counts
 
     def _adopt_engines(self) -> None:
         """Transit engines here count encryptions in blocks the primary grants."""

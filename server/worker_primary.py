@@ -24,13 +24,13 @@ from server.audit.broker import AuditFailedError
 from server.forwarding import PrimaryRequiredError, reply_to_wire, request_from_wire
 from server.pipeline import durable, respond
 from server.worker_channel import Channel, ChannelClosedError, Message, PeerError
+from server.worker_generation import Generation
 
 if TYPE_CHECKING:
     from server.core import Core
 
 log = logging.getLogger("strongroom.workers")
 
-ACK_TIMEOUT = 10.0  # seconds a follower has to acknowledge a change before it is killed
 HELLO_TIMEOUT = 60.0
 KEYRING_KEYS = frozenset({KEYRING_PATH, ROOT_KEY_PATH})
 
@@ -58,10 +58,10 @@ class Follower:
 class Followers:
     """Every follower of this primary, and the channel work with them."""
 
-    def __init__(self, core: "Core", followers: list[tuple[int, socket.socket]]) -> None:
+    def __init__(self, core: "Core", followers: list[tuple[int, socket.socket]], generation: "Generation") -> None:
         self._core = core
+        self.generation = generation
         self._all = [Follower(i, pid, sock, self) for i, (pid, sock) in enumerate(followers, start=1)]
-        self._pending: set[asyncio.Future] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hello = asyncio.Event()
         self.stopping = False
@@ -108,13 +108,14 @@ class Followers:
             return {}
         if kind == "hello":
             follower = next(f for f in self._all if f.index == message["index"])
-            # Ready first: a commit while the open is on its way is told to it too (after the
-            # open, as the follower takes calls in order), so nothing it reads goes stale.
+            # Every change up to `current` reached storage before this follower will read it;
+            # every later one is told to it, after the open (it takes calls in order).
+            current = self.generation.value
             follower.ready = True
             if not self._core.seal.sealed:
-                await self._tell(follower, self._open_message())
+                await self._tell(follower, self._open_message(self.generation.advance()))
             self._hello.set()
-            return {}
+            return {"gen": current}
         raise PeerError("unknown", f"unknown message {kind!r}")
 
     async def _forwarded(self, wire: dict[str, Any]) -> Message:
@@ -141,65 +142,53 @@ class Followers:
     # -- what followers are told ---------------------------------------------------------
 
     def opened(self) -> None:
-        """The seal opened here: every follower opens with the same root key."""
-        self._broadcast_soon(self._open_message())
+        """The seal opened here: every follower opens with the same root key, once what the
+        unseal wrote (the cluster record, say) is on disk and if the seal is still open. The
+        generation moves now, so until then followers forward rather than answer sealed."""
+        asyncio.ensure_future(self._open_when_durable(self.generation.advance()))
 
     def sealed(self) -> None:
-        """Sealed here: every follower zeroes its keys too."""
-        self._broadcast_soon({"t": "seal"})
-
-    async def settle(self) -> None:
-        """Until every follower acknowledged what it was told so far."""
-        while self._pending:
-            await asyncio.gather(*list(self._pending), return_exceptions=True)
+        """Sealed here: followers stop answering at once (the generation moves before this
+        returns) and zero their keys when the message reaches them."""
+        asyncio.ensure_future(self._broadcast({"t": "seal", "gen": self.generation.advance()}))
 
     def commit_hook(self, keys: list[str]) -> None:
-        """GroupCommitBackend's on_commit, on its committer thread: followers drop what they
-        cached of these keys before any request that wrote them is answered."""
+        """GroupCommitBackend's on_commit, on its committer thread, before any writer is
+        answered: the generation moves, so no follower answers from what it read before
+        until it has dropped what it cached of these keys. Nothing here waits for them."""
         loop = self._loop
         if loop is None or not any(f.ready for f in self._all):
             return
-        future = asyncio.run_coroutine_threadsafe(self._invalidate(keys), loop)
-        try:
-            future.result(ACK_TIMEOUT + 5)
-        except Exception:  # noqa: BLE001 - the loop is stuck: no follower may stay stale
-            log.error("worker processes could not be told of a commit; stopping them")
-            for follower in self._all:
-                follower.kill()
+        generation = self.generation.advance()
+        asyncio.run_coroutine_threadsafe(self._invalidate(keys, generation), loop)
 
-    async def _invalidate(self, keys: list[str]) -> None:
-        message: Message = {"t": "inval", "keys": keys}
+    async def _invalidate(self, keys: list[str], generation: int) -> None:
+        message: Message = {"t": "inval", "keys": keys, "gen": generation}
         if KEYRING_KEYS.intersection(keys) and not self._core.seal.sealed:
-            message.update(self._open_message())
-            message["t"] = "inval"
+            message["root"] = self._open_message(generation)["root"]
         await self._broadcast(message)
 
-    def _open_message(self) -> Message:
+    async def _open_when_durable(self, generation: int) -> None:
+        await durable(self._core, getattr(self._core.backend, "generation", 0))
+        if not self._core.seal.sealed:  # a seal since is not overtaken by this open
+            await self._broadcast(self._open_message(generation))
+
+    def _open_message(self, generation: int) -> Message:
         root = self._core.seal.barrier.root_key_copy()
         try:
-            return {"t": "open", "root": bytes(root)}
+            return {"t": "open", "root": bytes(root), "gen": generation}
         finally:
             zero_bytearray(root)
-
-    def _broadcast_soon(self, message: Message) -> None:
-        future = asyncio.ensure_future(self._broadcast_when_durable(message))
-        self._pending.add(future)
-        future.add_done_callback(self._pending.discard)
-
-    async def _broadcast_when_durable(self, message: Message) -> None:
-        # What the change wrote (an unseal's cluster record, say) must be readable first.
-        await durable(self._core, getattr(self._core.backend, "generation", 0))
-        await self._broadcast(message)
 
     async def _broadcast(self, message: Message) -> None:
         await asyncio.gather(*(self._tell(f, message) for f in self._all if f.ready))
 
     async def _tell(self, follower: Follower, message: Message) -> None:
         try:
-            await follower.channel.call(message, timeout=ACK_TIMEOUT)
+            await follower.channel.call(message)
         except ChannelClosedError:
             follower.ready = False
-        except (PeerError, TimeoutError) as exc:
+        except PeerError as exc:  # it could not apply a change: it must not answer from before it
             log.error("worker %d did not take %r (%s); stopping it", follower.index, message["t"], exc)
             follower.ready = False
             follower.kill()

@@ -23,6 +23,7 @@ from typing import Callable
 
 from config.settings import Settings, StorageSettings
 from server.worker_follower import ForwardedAudit, PrimaryLink
+from server.worker_generation import Generation
 from server.worker_primary import Followers
 from storage import Backend, GroupCommitBackend, LMDBBackend, ReadOnlyBackend
 from storage.data_directory import DataDirectory
@@ -44,15 +45,16 @@ class PrimaryRole:
 
     index = 0
 
-    def __init__(self, followers: list[tuple[int, socket.socket]]) -> None:
+    def __init__(self, followers: list[tuple[int, socket.socket]], generation: Generation) -> None:
         self._followers = followers
+        self._generation = generation
         self.core = None
 
     def open_backend(self, storage: StorageSettings) -> Backend:
         return GroupCommitBackend(_open_lmdb(storage))
 
     async def attach(self, core) -> None:
-        core.followers = Followers(core, self._followers)
+        core.followers = Followers(core, self._followers, self._generation)
         core.backend.on_commit = core.followers.commit_hook
         self.core = core
         await core.followers.start()
@@ -84,15 +86,16 @@ class PrimaryRole:
 class FollowerRole:
     """A process that reads the store and hands every write to the primary."""
 
-    def __init__(self, index: int, sock: socket.socket) -> None:
+    def __init__(self, index: int, sock: socket.socket, generation: Generation) -> None:
         self.index = index
         self._sock = sock
+        self._generation = generation
 
     def open_backend(self, storage: StorageSettings) -> Backend:
         return ReadOnlyBackend(_open_lmdb(storage))
 
     async def attach(self, core) -> None:
-        core.link = PrimaryLink(core, self.index, self._sock)
+        core.link = PrimaryLink(core, self.index, self._sock, self._generation)
         core.audit = ForwardedAudit(core.link)
         await core.link.start()
 
@@ -107,6 +110,7 @@ def run_workers(settings: Settings, run: Callable[[object], None]) -> None:
     children: list[tuple[int, socket.socket]] = []
     try:
         pairs = [socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM) for _ in range(settings.workers - 1)]
+        generation = Generation()
         # Objects that exist now stay out of the collector's reach, so its bookkeeping writes
         # do not copy the pages the children share with this process.
         gc.freeze()
@@ -115,10 +119,10 @@ def run_workers(settings: Settings, run: Callable[[object], None]) -> None:
             sys.stderr.flush()
             pid = os.fork()
             if pid == 0:
-                _run_follower(run, index, pairs, theirs)
+                _run_follower(run, index, pairs, theirs, generation)
             theirs.close()
             children.append((pid, ours))
-        run(PrimaryRole(children))
+        run(PrimaryRole(children, generation))
     finally:
         for pid, _ in children:
             if not _reaped(pid):
@@ -127,14 +131,15 @@ def run_workers(settings: Settings, run: Callable[[object], None]) -> None:
         directory.release()
 
 
-def _run_follower(run: Callable[[object], None], index: int, pairs: list, mine: socket.socket) -> None:
+def _run_follower(run: Callable[[object], None], index: int, pairs: list, mine: socket.socket,
+                  generation: Generation) -> None:
     code = 1
     try:
         for ours, theirs in pairs:
             ours.close()
             if theirs is not mine:
                 theirs.close()
-        run(FollowerRole(index, mine))
+        run(FollowerRole(index, mine, generation))
         code = 0
     except BaseException:  # noqa: BLE001 - a follower must never return into the parent's code
         log.exception("worker %d failed", index)

@@ -39,7 +39,7 @@ def spend(store: "KeyStore", key: TransitKey, number: int, count: int = 1) -> No
         return
     grants: UsageGrants | None = getattr(store, "grants", None)
     if grants is not None:  # a follower process: count in a block the primary granted
-        if not grants.take(key.name, number, entry.created_ns, count):
+        if not grants.take(key.name, number, entry.created_ns, count, key.usage_limit):
             created = entry.created_ns
             raise GrantNeededError(lambda: grants.obtain(key.name, number, created, count))
         return
@@ -73,7 +73,7 @@ async def make_room(engine: "TransitEngine", name: str, count: int) -> None:
     grants: UsageGrants | None = getattr(engine.store, "grants", None)
     if grants is not None:
         entry = key.versions.get(key.latest_version) if key is not None else None
-        if entry is not None and not grants.has(name, entry.number, entry.created_ns, count):
+        if entry is not None and not grants.has(name, entry.number, entry.created_ns, count, key.usage_limit):
             await grants.obtain(name, entry.number, entry.created_ns, count)
         return
     if key is None or not exhausted(key, min(count, key.usage_limit)):
@@ -126,16 +126,16 @@ class UsageGrants:
     def __repr__(self) -> str:
         return f"UsageGrants({len(self._blocks)} blocks)"
 
-    def has(self, name: str, number: int, created_ns: int, count: int) -> bool:
+    def has(self, name: str, number: int, created_ns: int, count: int, limit: int) -> bool:
         block = self._blocks.get((name, number, created_ns))
-        return block is not None and block[1] - block[0] >= count
+        # A limit lowered since the grant caps the block too.
+        return block is not None and min(block[1], limit) - block[0] >= count
 
-    def take(self, name: str, number: int, created_ns: int, count: int) -> bool:
+    def take(self, name: str, number: int, created_ns: int, count: int, limit: int) -> bool:
         """Count `count` encryptions in the current block; False if it cannot take them."""
-        block = self._blocks.get((name, number, created_ns))
-        if block is None or block[1] - block[0] < count:
+        if not self.has(name, number, created_ns, count, limit):
             return False
-        block[0] += count
+        self._blocks[(name, number, created_ns)][0] += count
         return True
 
     async def obtain(self, name: str, number: int, created_ns: int, count: int) -> None:
@@ -153,4 +153,5 @@ class UsageGrants:
         self._blocks[ident] = [start, end]  # what was left of the old block is given up
 
     def close(self) -> None:
+        """Give up every block (its key's record changed: a restore may have moved counts back)."""
         self._blocks.clear()
