@@ -8,6 +8,7 @@ CiphertextError (a 400), never an unexpected exception.
 
 from __future__ import annotations
 
+import binascii
 import functools
 import os
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from seal.lockedmem import zero_bytearray
 from server.engines.transit_encoding import Base64Error, b64decode, b64encode, split_versioned, version_prefix
 from server.engines.transit_errors import CiphertextError, TransitError, UnsupportedKeyOperationError
 from server.engines.transit_key import CONVERGENT_VERSION, TransitKey
-from server.engines.transit_symmetric import AEAD, convergent_nonce, derive_key, make_aead, open_sealed, seal
+from server.engines.transit_symmetric import AEAD, convergent_nonce, derive_key, make_aead, opener, seal
 
 HMAC_PART_BYTES = 32
 OAEP_SHA256 = padding.OAEP(mgf=padding.MGF1(hashes.SHA256()), algorithm=hashes.SHA256(), label=None)
@@ -97,8 +98,15 @@ def encryptor(key: TransitKey, requested_version: int, context: bytes,
     cipher, hmac_key = _cipher(key, version, context, HMAC_PART_BYTES if scheme > 2 else 0)
     if not key.convergent:
         draw = nonces or functools.partial(os.urandom, kt.nonce_bytes)
-        return (lambda plaintext, associated_data:
-                prefix + b64encode(seal(kt, cipher, plaintext, associated_data, draw()))), version
+        seal_raw, to_base64 = cipher.encrypt, binascii.b2a_base64
+
+        def encrypt_random(plaintext: bytes, associated_data: bytes | None) -> str:
+            # seal() and b64encode() written out, as one frame: a batch runs this per item.
+            nonce = draw()
+            return prefix + to_base64(nonce + seal_raw(nonce, plaintext, associated_data or None),
+                                      newline=False).decode("ascii")
+
+        return encrypt_random, version
     _refuse_old_convergent(scheme)
     if hmac_key is None:
         raise TransitError(f"unhandled convergent version {scheme}")
@@ -116,16 +124,49 @@ def encrypt(key: TransitKey, requested_version: int, context: bytes, plaintext: 
 def read_ciphertext(key: TransitKey, value: str) -> tuple[int, bytes]:
     """(version, raw bytes) of a `vault:vN:` ciphertext the key may decrypt, checked in
     Vault's DecryptWithFactory order."""
-    key.require_usable()
-    if not key.type.supports_decryption:
-        raise UnsupportedKeyOperationError(f"message decryption not supported for key type {key.type.name}")
-    version, payload = parse_versioned(value, "ciphertext")
-    version = key.check_decryption_version(version, "ciphertext")
-    _refuse_old_convergent(key.convergent_scheme(version))
+    return ciphertext_reader(key)(value)
+
+
+def ciphertext_reader(key: TransitKey) -> Callable[[str], tuple[int, bytes]]:
+    """read_ciphertext for the ciphertexts of one request (a batch): the key's checks are
+    made once, and each version's once when first seen, their refusals remembered and
+    raised again for every ciphertext they concern, as per_request does for ciphers. The
+    key does not change within a request, which runs without yielding to the loop."""
     try:
-        return version, b64decode(payload)
-    except Base64Error:
-        raise CiphertextError("invalid ciphertext: could not decode base64") from None
+        key.require_usable()
+        if not key.type.supports_decryption:
+            raise UnsupportedKeyOperationError(f"message decryption not supported for key type {key.type.name}")
+        refusal: TransitError | None = None
+    except TransitError as exc:
+        refusal = exc
+    checked: dict[int, tuple[int, TransitError | None]] = {}
+
+    def check(version: int) -> tuple[int, TransitError | None]:
+        try:
+            usable = key.check_decryption_version(version, "ciphertext")
+            _refuse_old_convergent(key.convergent_scheme(usable))
+            return usable, None
+        except TransitError as exc:
+            return 0, exc
+
+    def read(value: str) -> tuple[int, bytes]:
+        if refusal is not None:
+            raise refusal
+        try:
+            number, payload = split_versioned(value, "ciphertext")
+        except ValueError as exc:
+            raise CiphertextError(str(exc)) from None
+        found = checked.get(number)
+        if found is None:
+            found = checked[number] = check(number)
+        if found[1] is not None:
+            raise found[1]
+        try:
+            return found[0], b64decode(payload)
+        except Base64Error:
+            raise CiphertextError("invalid ciphertext: could not decode base64") from None
+
+    return read
 
 
 def decryptor(key: TransitKey, version: int, context: bytes) -> Decrypt:
@@ -145,7 +186,7 @@ def decryptor(key: TransitKey, version: int, context: bytes) -> Decrypt:
 
         return rsa_decrypt
     cipher, _ = _cipher(key, version, context)
-    return lambda blob, associated_data: open_sealed(kt, cipher, blob, associated_data)
+    return opener(kt, cipher)
 
 
 def decrypt(key: TransitKey, context: bytes, value: str, associated_data: bytes | None = None) -> bytes:

@@ -13,6 +13,7 @@ import re
 from datetime import datetime, timedelta, timezone
 
 VERSION_PREFIX = "vault:v"
+_PREFIX_LENGTH = len(VERSION_PREFIX)
 _GO_INT = re.compile(r"[+-]?[0-9]+", re.ASCII)
 _STD_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 _URL_ALPHABET = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -128,13 +129,17 @@ def split_versioned(value: str, noun: str) -> tuple[int, str]:
     The caller decodes the payload, because its encoding depends on the operation."""
     if not value.startswith(VERSION_PREFIX):
         raise ValueError(f"invalid {noun}: no prefix")
-    parts = value[len(VERSION_PREFIX):].split(":", 1)
-    if len(parts) != 2:
+    number, colon, payload = value[_PREFIX_LENGTH:].partition(":")
+    if not colon:
         raise ValueError(f"invalid {noun}: wrong number of fields")
-    version = go_atoi(parts[0])
+    # Plain ASCII digits short of 19 are always an int64 Atoi accepts (isdigit alone would
+    # also pass other scripts' digits, which Go refuses); anything else takes go_atoi.
+    if number.isascii() and number.isdigit() and len(number) < 19:
+        return int(number), payload
+    version = go_atoi(number)
     if version is None:
         raise ValueError(f"invalid {noun}: version number could not be decoded")
-    return version, parts[1]
+    return version, payload
 
 
 def rfc3339_nano(ns: int) -> str:

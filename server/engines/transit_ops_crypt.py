@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from server.engines.transit_cipher import decryptor, encryptor, read_ciphertext
+from server.engines.transit_cipher import ciphertext_reader, decryptor, encryptor
 from server.engines.transit_encoding import Base64Error, b64decode, b64encode
 from server.engines.transit_errors import AssociatedDataNotSupportedError, TransitError
 from server.engines.transit_fields import Fields, go_type_name
@@ -315,15 +315,21 @@ async def decrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]")
     key = _find_key(engine, match["name"])
 
     prepared = per_request(lambda version, context: decryptor(key, version, context))
+    read = ciphertext_reader(key)
 
     def decrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
-        aad = _associated_data(key, index, item.associated_data)
-        version, blob = read_ciphertext(key, item.ciphertext)
+        aad = _associated_data(key, index, item.associated_data) if item.associated_data else None
+        version, blob = read(item.ciphertext)
         return {"plaintext": b64encode(prepared(version, item.decoded_context)(blob, aad))}
 
     batch.run(decrypt_item)
-    # Vault's decrypt items always carry "plaintext", empty when the item failed
-    return batch.reply(req, fields, lambda result: {"plaintext": result.get("plaintext", ""), **result})
+    # Vault's decrypt items always carry "plaintext", empty when the item failed (only
+    # failed items lack it: a decrypted one has nothing else)
+    results = batch.results
+    for index, result in enumerate(results):
+        if "plaintext" not in result:
+            results[index] = {"plaintext": "", **result}
+    return batch.reply(req, fields)
 
 
 async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
@@ -336,9 +342,10 @@ async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") 
 
     opened = per_request(lambda version, context: decryptor(key, version, context))
     sealed = per_request(lambda version, context: encryptor(key, version, context))
+    read = ciphertext_reader(key)
 
     def rewrap_item(index: int, item: BatchItem) -> dict[str, Any]:
-        version, blob = read_ciphertext(key, item.ciphertext)
+        version, blob = read(item.ciphertext)
         plaintext = opened(version, item.decoded_context)(blob, None)
         run, new_version = sealed(item.key_version, item.decoded_context)
         spend(engine.store, key, new_version)

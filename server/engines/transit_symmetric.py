@@ -9,6 +9,7 @@ become CiphertextError with Go's wording.
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 from typing import Callable, Protocol
 
@@ -125,11 +126,14 @@ def random_nonces(size: int, count: int) -> Callable[[], bytes]:
     """Random nonces for up to `count` encryptions (a batch), read from the OS in one call
     rather than one system call each: every slice of the read is handed out once, and any
     draw past `count` reads afresh. Nonces are public; only their uniqueness matters."""
+    fresh = functools.partial(os.urandom, size)
     if count <= 1:
-        return functools.partial(os.urandom, size)
+        return fresh
     pool = os.urandom(size * count)
-    slices = iter([pool[start:start + size] for start in range(0, size * count, size)])
-    return lambda: next(slices, None) or os.urandom(size)
+    slices = [pool[start:start + size] for start in range(0, size * count, size)]
+    # The slices, then an endless run of fresh reads (os.urandom never returns the None
+    # sentinel); a chain's __next__ hands them out without a Python frame per draw.
+    return itertools.chain(slices, iter(fresh, None)).__next__
 
 
 def seal(key_type: KeyType, cipher: AEAD, plaintext: bytes, associated_data: bytes | None,
@@ -140,14 +144,20 @@ def seal(key_type: KeyType, cipher: AEAD, plaintext: bytes, associated_data: byt
     return nonce + cipher.encrypt(nonce, plaintext, associated_data or None)
 
 
-def open_sealed(key_type: KeyType, cipher: AEAD, blob: bytes, associated_data: bytes | None) -> bytes:
-    if len(blob) < key_type.nonce_bytes:
-        raise CiphertextError("invalid ciphertext length")
-    nonce, body = blob[: key_type.nonce_bytes], blob[key_type.nonce_bytes:]
-    try:
-        return cipher.decrypt(nonce, body, associated_data or None)
-    except InvalidTag:
-        raise CiphertextError(_AUTH_FAILED[key_type.name]) from None
+def opener(key_type: KeyType, cipher: AEAD) -> Callable[[bytes, "bytes | None"], bytes]:
+    """(nonce || ciphertext || tag, associated data) -> plaintext under one cipher: what
+    seal() made, opened. One closure, so a batch pays one call per item."""
+    size, decrypt = key_type.nonce_bytes, cipher.decrypt
+
+    def open_sealed(blob: bytes, associated_data: bytes | None) -> bytes:
+        if len(blob) < size:
+            raise CiphertextError("invalid ciphertext length")
+        try:
+            return decrypt(blob[:size], blob[size:], associated_data or None)
+        except InvalidTag:
+            raise CiphertextError(_AUTH_FAILED[key_type.name]) from None
+
+    return open_sealed
 
 
 def convergent_nonce(key_type: KeyType, hmac_key: Buffer, plaintext: bytes) -> bytes:
