@@ -44,7 +44,11 @@ def spend(store: "KeyStore", key: TransitKey, number: int, count: int = 1) -> No
             raise GrantNeededError(lambda: grants.obtain(key.name, number, created, count))
         return
     life = entry.life
-    if life.used + count > key.usage_limit:
+    used = life.used + count
+    if used <= life.reserved and used < key.usage_limit:
+        life.used = used  # inside the reservation and short of the limit: nothing else to do
+        return
+    if used > key.usage_limit:
         store.mark_lifecycle_due(key.name)
         raise UsageLimitError(f"key version {number} has reached its usage limit of {key.usage_limit} encryptions")
     if life.used + count > life.reserved:
