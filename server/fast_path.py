@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import aiohttp
 import httptools
+from aiohttp.http_parser import SINGLETON_HEADERS as aiohttp_singletons
 from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
 
 from server.access_log import escaped_path
@@ -44,6 +45,7 @@ PHRASES = {status.value: status.phrase.encode() for status in http.HTTPStatus}
 SERVER = f"Server: Python/{sys.version_info[0]}.{sys.version_info[1]} aiohttp/{aiohttp.__version__}\r\n".encode()
 NO_BODY_STATUSES = frozenset({204, 304})
 UNUSUAL_HEADERS = frozenset({b"expect", b"upgrade", b"transfer-encoding", b"content-encoding"})
+SINGLETON_HEADERS = frozenset(name.encode() for name in aiohttp_singletons)
 MAX_WAITING = 256 * 1024  # bytes a busy connection may send ahead before it is paused
 MAX_FIELD = 65536  # the server's max_line_size / max_field_size (server/app.py RUNNER_OPTIONS)
 MAX_HEADERS = 128  # aiohttp's default max_headers
@@ -53,7 +55,7 @@ KEEPALIVE = 3630.0  # seconds an idle connection is kept, as aiohttp's handler d
 class PlainRequest:
     """What httptools reports of one request, while it is parsed."""
 
-    __slots__ = ("url", "headers", "body", "begun", "complete", "unusual")
+    __slots__ = ("url", "headers", "body", "begun", "complete", "unusual", "hosts", "seen")
 
     def __init__(self) -> None:
         self.url = b""
@@ -62,6 +64,8 @@ class PlainRequest:
         self.begun = 0
         self.complete = False
         self.unusual = False
+        self.hosts = 0
+        self.seen: set[bytes] = set()  # the single-valued headers met so far
 
     # httptools' callbacks
     def on_message_begin(self) -> None:
@@ -73,15 +77,26 @@ class PlainRequest:
             self.unusual = True  # aiohttp's handler refuses it with its own limits
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        if name.lower() in UNUSUAL_HEADERS or len(name) + len(value) > MAX_FIELD or len(self.headers) >= MAX_HEADERS:
+        lower = name.lower()
+        if lower in UNUSUAL_HEADERS or len(name) + len(value) > MAX_FIELD or len(self.headers) >= MAX_HEADERS:
             self.unusual = True
-        self.headers.append((name, value))
+        if lower in SINGLETON_HEADERS:
+            if lower in self.seen:
+                self.unusual = True  # aiohttp refuses a repeated Host, Content-Type...: let it
+            self.seen.add(lower)
+        # llhttp leaves whitespace after a value; aiohttp (RFC 9110 5.5) strips it.
+        self.headers.append((name, value.rstrip(b" \t")))
 
     def on_body(self, body: bytes) -> None:
         self.body.append(body)
 
     def on_message_complete(self) -> None:
         self.complete = True
+
+    @property
+    def plain(self) -> bool:
+        """One whole request with nothing unusual, and the one Host HTTP/1.1 requires."""
+        return self.begun == 1 and self.complete and not self.unusual and b"host" in self.seen
 
 
 class FastPathProtocol(asyncio.Protocol):
@@ -94,6 +109,8 @@ class FastPathProtocol(asyncio.Protocol):
         self._busy = False
         self._waiting = b""
         self._idle: asyncio.TimerHandle | None = None
+        self._task: asyncio.Task | None = None
+        self._write_paused = False
 
     def __repr__(self) -> str:
         return f"FastPathProtocol(busy={self._busy})"
@@ -104,6 +121,20 @@ class FastPathProtocol(asyncio.Protocol):
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as aiohttp's handler does
         self._service.fast_connections.add(self)
+        # As aiohttp's handler: a connection that never sends a request is not kept for ever.
+        self._idle = asyncio.get_running_loop().call_later(KEEPALIVE, self.close_when_idle)
+
+    def pause_writing(self) -> None:
+        """The client is not reading: read no more requests until its replies drain."""
+        self._write_paused = True
+        if self._transport is not None:
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self._write_paused = False
+        if self._transport is not None:
+            self._transport.resume_reading()
+            self._next()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._service.fast_connections.discard(self)
@@ -124,6 +155,11 @@ class FastPathProtocol(asyncio.Protocol):
         if not self._busy and self._transport is not None:
             self._transport.close()
 
+    @property
+    def task(self) -> asyncio.Task | None:
+        """The request being answered, if any (shutdown waits for it)."""
+        return self._task if self._busy else None
+
     def _take(self, data: bytes) -> None:
         if self._idle is not None:
             self._idle.cancel()
@@ -137,10 +173,10 @@ class FastPathProtocol(asyncio.Protocol):
             httptools.HttpRequestParser(parsed).feed_data(data)
         except (httptools.HttpParserError, httptools.HttpParserUpgrade):
             return self._hand_over(data)  # aiohttp's parser says what is wrong with it
-        if parsed.begun != 1 or not parsed.complete or parsed.unusual:
+        if not parsed.plain:
             return self._hand_over(data)
         self._busy = True
-        asyncio.ensure_future(self._answer(line.group(0).split(b" ", 1)[0].decode(), parsed))
+        self._task = asyncio.ensure_future(self._answer(line.group(0).split(b" ", 1)[0].decode(), parsed))
 
     async def _answer(self, method: str, parsed: PlainRequest) -> None:
         service = self._service
@@ -167,10 +203,20 @@ class FastPathProtocol(asyncio.Protocol):
             return
         self._busy = False
         self._idle = asyncio.get_running_loop().call_later(KEEPALIVE, self.close_when_idle)
-        if self._waiting:
-            waiting, self._waiting = self._waiting, b""
-            transport.resume_reading()
+        self._next()
+
+    def _next(self) -> None:
+        """Take a request that arrived while the last was answered, unless the client is
+        not reading its replies."""
+        if self._busy or self._write_paused or not self._waiting or self._transport is None:
+            return
+        waiting, self._waiting = self._waiting, b""
+        self._transport.resume_reading()
+        try:
             self._take(waiting)
+        except Exception:  # noqa: BLE001 - a connection that cannot go on is closed, not left
+            log.exception("a connection could not go on")
+            self._transport.close()
 
     async def _reply(self, method: str, parsed: PlainRequest) -> Reply:
         core = self._service.core
@@ -201,7 +247,8 @@ class FastPathProtocol(asyncio.Protocol):
 
 
 def _asks_close(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() == b"connection" and b"close" in value.lower() for name, value in headers)
+    return any(name.lower() == b"connection" and b"close" in (t.strip() for t in value.lower().split(b","))
+               for name, value in headers)
 
 
 class _Date:
@@ -260,6 +307,14 @@ class FastPathServer(ParserChoosingServer):
         return FastPathProtocol(self._service, super().__call__)
 
     async def shutdown(self, timeout: float | None = None) -> None:
-        for connection in list(self._service.fast_connections):
+        """Close idle fast-path connections; give requests still being answered the same
+        grace aiohttp gives its own, then cancel them."""
+        connections = list(self._service.fast_connections)
+        for connection in connections:
             connection.close_when_idle()
+        busy = [c.task for c in connections if c.task is not None]
+        if busy:
+            done, pending = await asyncio.wait(busy, timeout=timeout)
+            for task in pending:
+                task.cancel()
         await super().shutdown(timeout)

@@ -30,6 +30,10 @@ HEAD_END = b"\r\n\r\n"
 MAX_HEAD = 256 * 1024  # past the server's max_line_size + max_field_size, llhttp has refused it
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]{1,18})[ \t]*(?=\r\n|$)", re.IGNORECASE)
 _ANY_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:", re.IGNORECASE)
+# What may be a later request in the same read whose line llhttp would refuse (a LIST behind
+# a GET). A body that happens to look so only moves the connection to the Python parser a
+# little early, which is safe: the move itself happens at this read's start, a boundary.
+ODD_NEXT_REQUEST = re.compile(rb"\r\n\r\n(?!(?:GET|POST|PUT|DELETE|HEAD|PATCH) )[!-~]+ /")
 _BARE_LF = re.compile(rb"(?<!\r)\n")  # llhttp refuses these; never follow what it refuses
 _UNFOLLOWABLE = re.compile(rb"\r\n(?:transfer-encoding|upgrade)[ \t]*:|\A(?:\r\n)*(?:CONNECT|PRI) ", re.IGNORECASE)
 
@@ -94,7 +98,7 @@ class ParserChoosingHandler(web_protocol.RequestHandler):
     def data_received(self, data: bytes) -> None:
         framing = self._framing
         if framing is not None and data:  # b"" is aiohttp resuming what llhttp still holds
-            if framing.at_boundary and PLAIN_REQUEST_LINE.match(data) is None:
+            if framing.at_boundary and (PLAIN_REQUEST_LINE.match(data) is None or ODD_NEXT_REQUEST.search(data)):
                 self._parser = self._python_parser()
                 self._framing = None  # this connection stays on the Python parser
             else:

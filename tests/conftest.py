@@ -47,6 +47,33 @@ def make_settings(data_dir: Path, port: int, listener: dict[str, Any] | None = N
     return settings_from_dict(data, "test config", check_files=False)
 
 
+def http_responses(conn: socket.socket, count: int,
+                   pending: bytearray | None = None) -> list[tuple[int, dict[str, str], bytes]]:
+    """Up to `count` whole responses read from a raw socket (fewer if it closes first); bytes
+    of a later response that came with them are kept in `pending` for the next call."""
+    got, buf = [], bytes(pending or b"")
+    while len(got) < count:
+        while b"\r\n\r\n" not in buf:
+            chunk = conn.recv(65536)
+            if not chunk:
+                return got
+            buf += chunk
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        headers = dict(line.split(": ", 1) for line in lines[1:])
+        length = int(headers.get("Content-Length", "0"))
+        while len(buf) < length:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+        got.append((int(lines[0].split()[1]), headers, buf[:length]))
+        buf = buf[length:]
+    if pending is not None:
+        pending[:] = buf
+    return got
+
+
 @dataclass
 class RunningServer:
     """A server under test: its address, and once initialised its root token and keys."""

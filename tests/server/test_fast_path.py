@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from conftest import http_responses
 from server.fast_path import render_bytes
 from server.routing import Reply
 
@@ -21,24 +22,15 @@ def connect(server) -> socket.socket:
     return socket.create_connection((host, int(port)), timeout=10)
 
 
-_LEFTOVER: dict[int, bytes] = {}
+_PENDING: dict[int, bytearray] = {}
 
 
 def read_response(conn: socket.socket) -> tuple[int, dict[str, str], object]:
     """One response; bytes of the next one that came with it are kept for the next call."""
-    received = _LEFTOVER.pop(conn.fileno(), b"")
-    while b"\r\n\r\n" not in received:
-        chunk = conn.recv(65536)
-        assert chunk, "connection closed"
-        received += chunk
-    head, _, body = received.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = dict(line.split(": ", 1) for line in lines[1:])
-    length = int(headers.get("Content-Length", "0"))
-    while len(body) < length:
-        body += conn.recv(65536)
-    body, _LEFTOVER[conn.fileno()] = body[:length], body[length:]
-    return int(lines[0].split()[1]), headers, json.loads(body) if body else None
+    got = http_responses(conn, 1, _PENDING.setdefault(conn.fileno(), bytearray()))
+    assert got, "connection closed"
+    status, headers, body = got[0]
+    return status, headers, json.loads(body) if body else None
 
 
 def request(method: str, path: str, token: str = "", body: bytes = b"", extra: str = "") -> bytes:
