@@ -23,6 +23,7 @@ from storage.keys import SEPARATOR, check_ops, encode_key, encode_prefix
 log = logging.getLogger("strongroom.storage")
 Callback = Callable[[BaseException | None], None]
 _TOMBSTONE = None
+_ABSENT = object()
 
 
 class GroupCommitBackend:
@@ -54,11 +55,13 @@ class GroupCommitBackend:
     # -- reads -------------------------------------------------------------------------
 
     def get(self, key: str) -> bytes | None:
-        encode_key(key)
-        with self._lock:
-            self._check_open()
-            if key in self._overlay:
-                return self._overlay[key]
+        self._check_open()
+        # One dict lookup needs no lock: the committer drops an entry only once it is in the
+        # inner store, and a failed commit's entries are meant to vanish. The inner get checks
+        # the key.
+        value = self._overlay.get(key, _ABSENT)
+        if value is not _ABSENT:
+            return value
         return self._inner.get(key)
 
     def list(self, prefix: str) -> list[str]:

@@ -108,12 +108,16 @@ class LMDBBackend:
 
     def get(self, key: str) -> bytes | None:
         path = encode_key(key)
-
-        def read() -> bytes | None:
+        gate = self._gate  # what _run does, inline: this is every read of every request
+        gate.acquire_shared()
+        try:
+            self._check_usable()
             with self._env.begin(db=self._data) as txn:
                 return lmdb_layout.read(txn, self._data, path)
-
-        return self._run(read)
+        except lmdb.Error as exc:
+            raise self._translate(exc) from exc
+        finally:
+            gate.release_shared()
 
     def put(self, key: str, value: bytes) -> None:
         self._write([(encode_key(key), check_value(value))])
