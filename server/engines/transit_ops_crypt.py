@@ -116,11 +116,11 @@ class Batch:
     def __post_init__(self) -> None:
         self.results = [{} for _ in range(len(self.items))]
 
-    def refuse(self, check: Callable[[BatchItem], str | None]) -> None:
+    def refuse_missing_ciphertexts(self) -> None:
+        """An empty ciphertext is the item's error (decode_batch has made sure there is one)."""
         for item, result in zip(self.items, self.results):
-            message = None if "error" in result else check(item)
-            if message:
-                result["error"], self.user_error = message, True
+            if not item.ciphertext and "error" not in result:
+                result["error"], self.user_error = "missing ciphertext to decrypt", True
 
     def check_contexts(self) -> bool:
         """Decode each item's context; all items or none must have one (Vault's rule)."""
@@ -153,21 +153,16 @@ class Batch:
             except TransitError as exc:
                 result["error"], self.user_error = exc.message, True
 
-    def reply(self, req: Request, fields: Fields, row: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-              statuses: bool = True) -> Reply:
+    def reply(self, req: Request, fields: Fields, statuses: bool = True) -> Reply:
         """The single result (an item error is the request's 400), or batch_results with
-        Vault's status for failed items (rewrap always answers 200). `row` reshapes each
-        result; without it the results are the rows."""
+        Vault's status for failed items (rewrap always answers 200)."""
         if not self.batch:
             if "error" in self.results[0]:
                 raise BadRequestError(self.results[0]["error"])
             return logical(req, self.results[0])
-        if row is None:  # the results are the rows: reference is added in place, not copied
-            rows = self.results
-            for item, result in zip(self.items, rows):
-                result["reference"] = item.reference
-        else:
-            rows = [{**row(result), "reference": item.reference} for item, result in zip(self.items, self.results)]
+        rows = self.results  # each result is its row: reference is added in place, not copied
+        for item, result in zip(self.items, rows):
+            result["reference"] = item.reference
         status, warnings = batch_status(fields, self.user_error, self.success) if statuses else (200, [])
         reply = logical(req, {"batch_results": rows}, warnings=warnings or None)
         reply.status = status
@@ -203,10 +198,6 @@ def per_request(factory: Callable[..., Any]) -> Callable[..., Any]:
         return found[0]
 
     return answer
-
-
-def _missing_ciphertext(item: BatchItem) -> str | None:
-    return None if item.ciphertext else "missing ciphertext to decrypt"
 
 
 def _single_ciphertext(fields: Fields, **extra: Any) -> Callable[[], BatchItem]:
@@ -310,7 +301,7 @@ def _find_key(engine: "TransitEngine", name: str) -> TransitKey:
 async def decrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     fields = Fields(req.data)
     batch = collect(req, _single_ciphertext(fields, associated_data=fields.string("associated_data")), "ciphertext")
-    batch.refuse(_missing_ciphertext)
+    batch.refuse_missing_ciphertexts()
     batch.check_contexts()
     key = _find_key(engine, match["name"])
 
@@ -335,7 +326,7 @@ async def decrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]")
 async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     fields = Fields(req.data)
     batch = collect(req, _single_ciphertext(fields, key_version=fields.integer("key_version")))
-    batch.refuse(_missing_ciphertext)
+    batch.refuse_missing_ciphertexts()
     batch.check_contexts()
     await make_room(engine, match["name"], len(batch.items))
     key = _find_key(engine, match["name"])
