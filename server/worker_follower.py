@@ -204,11 +204,9 @@ class PrimaryLink:
         for table, engines in ((core.mounts, core.engines), (core.auth_mounts, core.auth_engines)):
             for entry in table.entries():
                 if entry.storage_prefix in touched and entry.path in engines:
-                    engine = engines[entry.path]
-                    engine.close()  # drop its caches; it reads storage again
-                    grants = getattr(getattr(engine, "store", None), "grants", None)
-                    if grants is not None:
-                        grants.close()  # over-counts, never under-counts
+                    # Drop its caches; it reads storage again. Granted transit blocks stay:
+                    # each is checked against the reservation storage holds when it is used.
+                    engines[entry.path].close()
 
     def _adopt_engines(self) -> None:
         """Transit engines here count encryptions in blocks the primary grants."""

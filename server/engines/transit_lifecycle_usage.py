@@ -39,7 +39,7 @@ def spend(store: "KeyStore", key: TransitKey, number: int, count: int = 1) -> No
         return
     grants: UsageGrants | None = getattr(store, "grants", None)
     if grants is not None:  # a follower process: count in a block the primary granted
-        if not grants.take(key.name, number, entry.created_ns, count, key.usage_limit):
+        if not grants.take(key.name, number, entry.created_ns, count, key.usage_limit, entry.life.reserved):
             created = entry.created_ns
             raise GrantNeededError(lambda: grants.obtain(key.name, number, created, count))
         return
@@ -77,7 +77,8 @@ async def make_room(engine: "TransitEngine", name: str, count: int) -> None:
     grants: UsageGrants | None = getattr(engine.store, "grants", None)
     if grants is not None:
         entry = key.versions.get(key.latest_version) if key is not None else None
-        if entry is not None and not grants.has(name, entry.number, entry.created_ns, count, key.usage_limit):
+        if entry is not None and not grants.has(name, entry.number, entry.created_ns, count, key.usage_limit,
+                                                entry.life.reserved):
             await grants.obtain(name, entry.number, entry.created_ns, count)
         return
     if key is None or not exhausted(key, min(count, key.usage_limit)):
@@ -130,14 +131,21 @@ class UsageGrants:
     def __repr__(self) -> str:
         return f"UsageGrants({len(self._blocks)} blocks)"
 
-    def has(self, name: str, number: int, created_ns: int, count: int, limit: int) -> bool:
+    def has(self, name: str, number: int, created_ns: int, count: int, limit: int, reserved: int) -> bool:
+        """Whether the block can take `count` more. `limit` and `reserved` are the version's as
+        stored now: a limit lowered since the grant caps the block, and a block that storage's
+        reservation no longer covers (a restore moved it back) is given up."""
         block = self._blocks.get((name, number, created_ns))
-        # A limit lowered since the grant caps the block too.
-        return block is not None and min(block[1], limit) - block[0] >= count
+        if block is None:
+            return False
+        if block[1] > reserved:
+            del self._blocks[(name, number, created_ns)]
+            return False
+        return min(block[1], limit) - block[0] >= count
 
-    def take(self, name: str, number: int, created_ns: int, count: int, limit: int) -> bool:
+    def take(self, name: str, number: int, created_ns: int, count: int, limit: int, reserved: int) -> bool:
         """Count `count` encryptions in the current block; False if it cannot take them."""
-        if not self.has(name, number, created_ns, count, limit):
+        if not self.has(name, number, created_ns, count, limit, reserved):
             return False
         self._blocks[(name, number, created_ns)][0] += count
         return True
@@ -157,5 +165,5 @@ class UsageGrants:
         self._blocks[ident] = [start, end]  # what was left of the old block is given up
 
     def close(self) -> None:
-        """Give up every block (its key's record changed: a restore may have moved counts back)."""
+        """Give up every block."""
         self._blocks.clear()

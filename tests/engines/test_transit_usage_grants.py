@@ -97,13 +97,16 @@ async def test_a_follower_counts_in_its_block_and_asks_once_when_it_runs_out():
 
     grants = UsageGrants(fetch)
     store.grants = grants
+    key.versions[1].life.reserved = 10 ** 6  # as a follower reads it once the primary granted
     with pytest.raises(GrantNeededError) as need:
         spend(store, key, 1, 2)
     await asyncio.gather(*(need.value.obtain() for _ in range(5)))  # one question, five waiters
     assert asked == [2]
     spend(store, key, 1, 2)
-    assert grants.has("k", 1, created, 1, 2 ** 30) and not grants.has("k", 1, created, 2, 2 ** 30)
-    assert not grants.has("k", 1, created, 1, 1001)  # a limit lowered since the grant caps it
+    assert grants.has("k", 1, created, 1, 2 ** 30, 10 ** 6) and not grants.has("k", 1, created, 2, 2 ** 30, 10 ** 6)
+    assert not grants.has("k", 1, created, 1, 1001, 10 ** 6)  # a limit lowered since the grant caps it
+    assert not grants.has("k", 1, created, 1, 2 ** 30, 1002)  # storage's reservation moved back: given up
+    assert not grants.has("k", 1, created, 1, 2 ** 30, 10 ** 6)  # and it stays given up
     with pytest.raises(GrantNeededError):
         spend(store, key, 1, 2)  # one left: not enough
     assert key.versions[1].life.used == 0  # a follower never counts in the primary's record
