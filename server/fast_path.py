@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Callable
 import aiohttp
 import httptools
 from aiohttp.http_parser import SINGLETON_HEADERS as aiohttp_singletons
-from multidict import CIMultiDict, CIMultiDictProxy, MultiDict, MultiDictProxy
+from multidict import CIMultiDict, MultiDict, MultiDictProxy
 
 from server.access_log import escaped_path
 from server.pipeline import ENCODER, answer, check_body, error_reply, logical_request
@@ -55,7 +55,7 @@ KEEPALIVE = 3630.0  # seconds an idle connection is kept, as aiohttp's handler d
 class PlainRequest:
     """What httptools reports of one request, while it is parsed."""
 
-    __slots__ = ("url", "headers", "body", "begun", "complete", "unusual", "hosts", "seen")
+    __slots__ = ("url", "headers", "body", "begun", "complete", "unusual", "hosts", "seen", "close")
 
     def __init__(self) -> None:
         self.url = b""
@@ -66,6 +66,7 @@ class PlainRequest:
         self.unusual = False
         self.hosts = 0
         self.seen: set[bytes] = set()  # the single-valued headers met so far
+        self.close = False  # Connection: close
 
     # httptools' callbacks
     def on_message_begin(self) -> None:
@@ -80,6 +81,8 @@ class PlainRequest:
         lower = name.lower()
         if lower in UNUSUAL_HEADERS or len(name) + len(value) > MAX_FIELD or len(self.headers) >= MAX_HEADERS:
             self.unusual = True
+        if lower == b"connection" and b"close" in (token.strip() for token in value.lower().split(b",")):
+            self.close = True
         if lower in SINGLETON_HEADERS:
             if lower in self.seen:
                 self.unusual = True  # aiohttp refuses a repeated Host, Content-Type...: let it
@@ -117,12 +120,25 @@ class FastPathProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: Any) -> None:
         self._transport = transport
+        self._loop = asyncio.get_running_loop()
         sock = transport.get_extra_info("socket")
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # as aiohttp's handler does
+        peer = transport.get_extra_info("peername")
+        self._remote = peer[0] if isinstance(peer, tuple) else ""
+        self._sockname = transport.get_extra_info("sockname")
         self._service.fast_connections.add(self)
         # As aiohttp's handler: a connection that never sends a request is not kept for ever.
-        self._idle = asyncio.get_running_loop().call_later(KEEPALIVE, self.close_when_idle)
+        # One timer a connection, moved on by the time of its last request, not one a request.
+        self._last = self._loop.time()
+        self._idle = self._loop.call_later(KEEPALIVE, self._check_idle)
+
+    def _check_idle(self) -> None:
+        left = self._last + KEEPALIVE - self._loop.time()
+        if left > 0 or self._busy:
+            self._idle = self._loop.call_later(max(left, 0.05), self._check_idle)
+        else:
+            self.close_when_idle()
 
     def pause_writing(self) -> None:
         """The client is not reading: read no more requests until its replies drain."""
@@ -161,9 +177,6 @@ class FastPathProtocol(asyncio.Protocol):
         return self._task if self._busy else None
 
     def _take(self, data: bytes) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
         line = PLAIN_REQUEST_LINE.match(data)
         if (line is None or data[:5] == b"HEAD " or b" /v1/" not in line.group(0) or b"?" in line.group(0)
                 or not line.group(0).endswith(b"1.1\r\n")):
@@ -176,7 +189,7 @@ class FastPathProtocol(asyncio.Protocol):
         if not parsed.plain:
             return self._hand_over(data)
         self._busy = True
-        self._task = asyncio.ensure_future(self._answer(line.group(0).split(b" ", 1)[0].decode(), parsed))
+        self._task = self._loop.create_task(self._answer(line.group(0).split(b" ", 1)[0].decode(), parsed))
 
     async def _answer(self, method: str, parsed: PlainRequest) -> None:
         service = self._service
@@ -184,7 +197,7 @@ class FastPathProtocol(asyncio.Protocol):
         service.request_started()
         try:
             reply = await self._reply(method, parsed)
-            keep_alive = not service.draining and not _asks_close(parsed.headers)
+            keep_alive = not service.draining and not parsed.close
             payload = render_bytes(reply, keep_alive=keep_alive, worker=service.worker_header)
         except Exception as exc:  # noqa: BLE001 - a reply that cannot be rendered is a 500
             log.error("a reply could not be rendered (%s)", type(exc).__name__)
@@ -202,7 +215,7 @@ class FastPathProtocol(asyncio.Protocol):
             transport.close()
             return
         self._busy = False
-        self._idle = asyncio.get_running_loop().call_later(KEEPALIVE, self.close_when_idle)
+        self._last = self._loop.time()
         self._next()
 
     def _next(self) -> None:
@@ -222,33 +235,29 @@ class FastPathProtocol(asyncio.Protocol):
         core = self._service.core
         if core is None:
             return Reply(503, {"errors": ["strongroom is stopping"]})
-        headers = CIMultiDictProxy(CIMultiDict(
-            (name.decode("latin-1"), value.decode("utf-8", "surrogateescape")) for name, value in parsed.headers))
+        headers = CIMultiDict([(name.decode("latin-1"), value.decode("utf-8", "surrogateescape"))
+                               for name, value in parsed.headers])
         body = b"".join(parsed.body)
         raw_path = parsed.url.decode("ascii")
         try:
             if method in ("POST", "PUT", "PATCH", "DELETE"):
-                check_body(headers, len(body), core.listener_for(self._transport.get_extra_info("sockname")))
-            peer = self._transport.get_extra_info("peername")
-            remote = peer[0] if isinstance(peer, tuple) else ""
-            req = logical_request(method, raw_path, EMPTY_QUERY, headers, body, remote)
+                check_body(headers, len(body), core.listener_for(self._sockname))
+            req = logical_request(method, raw_path, EMPTY_QUERY, headers, body, self._remote)
         except Exception as exc:  # unparseable: answered, but there is no request to audit
             return error_reply(exc)
         return await answer(core, req)
 
     def _hand_over(self, data: bytes) -> None:
         """From this request on, aiohttp's handler reads the connection (at a boundary)."""
+        if self._idle is not None:
+            self._idle.cancel()  # aiohttp's handler keeps its own time
+            self._idle = None
         handler = self._fallback()
         transport = self._transport
         self._service.fast_connections.discard(self)
         transport.set_protocol(handler)
         handler.connection_made(transport)
         handler.data_received(data)
-
-
-def _asks_close(headers: list[tuple[bytes, bytes]]) -> bool:
-    return any(name.lower() == b"connection" and b"close" in (t.strip() for t in value.lower().split(b","))
-               for name, value in headers)
 
 
 class _Date:
