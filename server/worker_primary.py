@@ -88,10 +88,6 @@ class Followers:
         for follower in self._all:
             follower.channel.close()
 
-    @property
-    def pids(self) -> list[int]:
-        return [f.pid for f in self._all]
-
     # -- what followers ask --------------------------------------------------------------
 
     async def handle(self, message: Message) -> Message:
