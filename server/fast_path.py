@@ -29,6 +29,7 @@ import httptools
 from aiohttp.http_parser import SINGLETON_HEADERS as aiohttp_singletons
 from multidict import CIMultiDict, MultiDict, MultiDictProxy
 
+from server import eager
 from server.access_log import escaped_path
 from server.pipeline import ENCODER, answer, check_body, error_reply, logical_request
 from server.request_parsing import PLAIN_REQUEST_LINE, ParserChoosingServer
@@ -189,7 +190,12 @@ class FastPathProtocol(asyncio.Protocol):
         if not parsed.plain:
             return self._hand_over(data)
         self._busy = True
-        self._task = self._loop.create_task(self._answer(line.group(0).split(b" ", 1)[0].decode(), parsed))
+        self._task = None
+        # A task only if the request waits (server/eager.py). One that does not may have
+        # started the next request (_next) and left that one's task here: keep it.
+        task = eager.start(self._answer(line.group(0).split(b" ", 1)[0].decode(), parsed))
+        if task is not None:
+            self._task = task
 
     async def _answer(self, method: str, parsed: PlainRequest) -> None:
         service = self._service

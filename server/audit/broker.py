@@ -32,6 +32,7 @@ from server.audit.devices import (
     make_device,
 )
 from server.audit.entries import hash_entry
+from server.eager import in_task
 from server.audit.hashing import AuditHasher, blank
 from storage import StorageError
 
@@ -231,6 +232,7 @@ class AuditBroker:
         if loop.time() < mount.resume_at:
             return False
         deadline = loop.time() + mount.device.timeout
+        await in_task()
         try:
             async with asyncio.timeout_at(deadline):
                 await mount.lock.acquire()  # one writer per device keeps the chain in order

@@ -15,6 +15,7 @@ import sys
 from typing import Any, Mapping
 
 from config.units import InvalidDurationError, parse_duration
+from server.eager import in_task
 
 DEFAULT_FILE_MODE = 0o600
 DEFAULT_WRITE_TIMEOUT = 2.0
@@ -185,6 +186,7 @@ class SocketDevice:
         """Send line, all within the deadline (loop time; default: write_timeout from now)."""
         if deadline is None:
             deadline = asyncio.get_running_loop().time() + self.timeout
+        await in_task()
         try:
             async with asyncio.timeout_at(deadline):
                 if self._stale():
