@@ -31,7 +31,7 @@ from multidict import CIMultiDict, MultiDict, MultiDictProxy
 
 from server import eager
 from server.access_log import escaped_path
-from server.pipeline import ENCODER, answer, check_body, error_reply, logical_request
+from server.pipeline import answer, check_body, error_reply, logical_request, reply_json
 from server.request_parsing import PLAIN_REQUEST_LINE, ParserChoosingServer
 from server.routing import Reply
 
@@ -293,7 +293,7 @@ def render_bytes(reply: Reply, *, keep_alive: bool, worker: bytes) -> bytes:
     body = b""
     if status not in NO_BODY_STATUSES:
         if reply.body is not None:
-            body = ENCODER.encode(reply.body).encode()
+            body = reply_json(reply.body)
         parts.append(b"Content-Length: %d\r\n" % len(body))
     parts.append(_date())
     parts.append(SERVER)
