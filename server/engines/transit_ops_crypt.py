@@ -8,11 +8,12 @@ with the full body. Rewrap reports item errors with a 200, as Vault does.
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable
 
-from server.engines.transit_cipher import ciphertext_reader, decryptor, encryptor
+from server.engines.transit_cipher import Decrypt, Encrypt, ciphertext_reader, decryptor, encryptor
 from server.engines.transit_encoding import Base64Error, b64decode, b64encode
 from server.engines.transit_errors import AssociatedDataNotSupportedError, TransitError
 from server.engines.transit_fields import Fields, go_type_name
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     import re
 
     from server.engines.transit import TransitEngine
+    from server.engines.transit_store import KeyStore
 
 UPSERT_TYPES = ("aes128-gcm96", "aes256-gcm96", "chacha20-poly1305", "xchacha20-poly1305")
 DATAKEY_BITS = {128: 16, 256: 32, 512: 64}
@@ -174,6 +176,11 @@ def collect(req: Request, single: Callable[[], BatchItem], required: str = "") -
     raw = req.data.get("batch_input")
     if raw is None:
         return Batch([single()], batch=False)
+    return batch_of(raw, required)
+
+
+def batch_of(raw: Any, required: str = "") -> Batch:
+    """The Batch of a batch_input that was sent (null counts as not sent)."""
     items = decode_batch(raw, plaintext=required == "plaintext", ciphertext=required == "ciphertext")
     if not items:
         raise BadRequestError("missing batch input to process")
@@ -200,13 +207,11 @@ def per_request(factory: Callable[..., Any]) -> Callable[..., Any]:
     return answer
 
 
-def _single_ciphertext(fields: Fields, **extra: Any) -> Callable[[], BatchItem]:
-    def single() -> BatchItem:
-        if not fields.string("ciphertext"):
-            raise BadRequestError("missing ciphertext to decrypt")
-        return BatchItem(ciphertext=fields.string("ciphertext"), context=fields.string("context"), **extra)
-
-    return single
+def _single_ciphertext(fields: Fields, **extra: Any) -> BatchItem:
+    """The item that decrypt's or rewrap's top-level fields describe."""
+    if not fields.string("ciphertext"):
+        raise BadRequestError("missing ciphertext to decrypt")
+    return BatchItem(ciphertext=fields.string("ciphertext"), context=fields.string("context"), **extra)
 
 
 def _associated_data(key: TransitKey, index: int, encoded: str) -> bytes | None:
@@ -255,30 +260,59 @@ def _upsert(engine: "TransitEngine", fields: Fields, name: str, derived: bool) -
 
 async def encrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     fields = Fields(req.data, prefix="")
-
-    def single() -> BatchItem:
-        if not fields.has("plaintext"):
-            raise BadRequestError("missing plaintext to encrypt")
-        return BatchItem(plaintext=fields.string("plaintext"), context=fields.string("context"),
-                         key_version=fields.integer("key_version"), associated_data=fields.string("associated_data"))
-
-    batch = collect(req, single, "plaintext")
+    raw = req.data.get("batch_input")
+    if raw is None:
+        return await _encrypt_single(engine, req, match["name"], fields)
+    batch = batch_of(raw, "plaintext")
     _decode_plaintexts(batch)
     context_set = batch.check_contexts()
     await make_room(engine, match["name"], len(batch.items))
     key = engine.store.get(match["name"]) or _upsert(engine, fields, match["name"], context_set)
     nonces = random_nonces(key.type.nonce_bytes, len(batch.items)) if key.type.nonce_bytes else None
     prepared = per_request(lambda version, context: encryptor(key, version, context, nonces))
-    store = engine.store
-
-    def encrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
-        aad = _associated_data(key, index, item.associated_data) if item.associated_data else None
-        run, version = prepared(item.key_version, item.decoded_context)
-        spend(store, key, version)
-        return {"ciphertext": run(item.decoded_plaintext, aad), "key_version": version}
-
-    batch.run(encrypt_item)
+    batch.run(functools.partial(_encrypt_item, key, engine.store, prepared))
     return batch.reply(req, fields)
+
+
+async def _encrypt_single(engine: "TransitEngine", req: Request, name: str, fields: Fields) -> Reply:
+    """encrypt without batch_input: the batch's steps in the batch's order for its one item,
+    without a batch's bookkeeping (the item's error is the request's 400)."""
+    if not fields.has("plaintext"):
+        raise BadRequestError("missing plaintext to encrypt")
+    item = BatchItem(plaintext=fields.string("plaintext"), context=fields.string("context"),
+                     key_version=fields.integer("key_version"), associated_data=fields.string("associated_data"))
+    error = _decode_item_texts(item, plaintext=True)
+    await make_room(engine, name, 1)
+    key = engine.store.get(name) or _upsert(engine, fields, name, bool(item.context))
+    if error is None:
+        try:
+            return logical(req, _encrypt_item(key, engine.store, functools.partial(encryptor, key), 0, item))
+        except TransitError as exc:
+            error = exc.message
+    raise BadRequestError(error)
+
+
+def _encrypt_item(key: TransitKey, store: "KeyStore", prepared: Callable[[int, bytes], tuple[Encrypt, int]],
+                  index: int, item: BatchItem) -> dict[str, Any]:
+    """One item's result, counted against the key's usage; `prepared` gives the checked
+    encryptor for (version, context)."""
+    aad = _associated_data(key, index, item.associated_data) if item.associated_data else None
+    run, version = prepared(item.key_version, item.decoded_context)
+    spend(store, key, version)
+    return {"ciphertext": run(item.decoded_plaintext, aad), "key_version": version}
+
+
+def _decode_item_texts(item: BatchItem, plaintext: bool = False) -> str | None:
+    """Decode a lone item's plaintext (if asked) and context as a batch would, in its order;
+    the first error's text, or None."""
+    try:
+        if plaintext:
+            item.decoded_plaintext = b64decode(item.plaintext)
+        if item.context:
+            item.decoded_context = b64decode(item.context)
+    except Base64Error as exc:
+        return str(exc)
+    return None
 
 
 def _decode_plaintexts(batch: Batch) -> None:
@@ -300,20 +334,16 @@ def _find_key(engine: "TransitEngine", name: str) -> TransitKey:
 
 async def decrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     fields = Fields(req.data)
-    batch = collect(req, _single_ciphertext(fields, associated_data=fields.string("associated_data")), "ciphertext")
+    associated_data = fields.string("associated_data")
+    raw = req.data.get("batch_input")
+    if raw is None:
+        return _decrypt_single(engine, req, match["name"], _single_ciphertext(fields, associated_data=associated_data))
+    batch = batch_of(raw, "ciphertext")
     batch.refuse_missing_ciphertexts()
     batch.check_contexts()
     key = _find_key(engine, match["name"])
-
     prepared = per_request(lambda version, context: decryptor(key, version, context))
-    read = ciphertext_reader(key)
-
-    def decrypt_item(index: int, item: BatchItem) -> dict[str, Any]:
-        aad = _associated_data(key, index, item.associated_data) if item.associated_data else None
-        version, blob = read(item.ciphertext)
-        return {"plaintext": b64encode(prepared(version, item.decoded_context)(blob, aad))}
-
-    batch.run(decrypt_item)
+    batch.run(functools.partial(_decrypt_item, key, prepared, ciphertext_reader(key)))
     # Vault's decrypt items always carry "plaintext", empty when the item failed (only
     # failed items lack it: a decrypted one has nothing else)
     results = batch.results
@@ -323,9 +353,31 @@ async def decrypt(engine: "TransitEngine", req: Request, match: "re.Match[str]")
     return batch.reply(req, fields)
 
 
+def _decrypt_single(engine: "TransitEngine", req: Request, name: str, item: BatchItem) -> Reply:
+    """decrypt without batch_input, as _encrypt_single is to encrypt."""
+    error = _decode_item_texts(item)
+    key = _find_key(engine, name)
+    if error is None:
+        try:
+            return logical(req, _decrypt_item(key, functools.partial(decryptor, key), ciphertext_reader(key), 0, item))
+        except TransitError as exc:
+            error = exc.message
+    raise BadRequestError(error)
+
+
+def _decrypt_item(key: TransitKey, prepared: Callable[[int, bytes], Decrypt],
+                  read: Callable[[str], tuple[int, bytes]], index: int, item: BatchItem) -> dict[str, Any]:
+    """One item's result; `read` checks and decodes a ciphertext, `prepared` gives the
+    decryptor for (version, context)."""
+    aad = _associated_data(key, index, item.associated_data) if item.associated_data else None
+    version, blob = read(item.ciphertext)
+    return {"plaintext": b64encode(prepared(version, item.decoded_context)(blob, aad))}
+
+
 async def rewrap(engine: "TransitEngine", req: Request, match: "re.Match[str]") -> Reply:
     fields = Fields(req.data)
-    batch = collect(req, _single_ciphertext(fields, key_version=fields.integer("key_version")))
+    key_version = fields.integer("key_version")
+    batch = collect(req, lambda: _single_ciphertext(fields, key_version=key_version))
     batch.refuse_missing_ciphertexts()
     batch.check_contexts()
     await make_room(engine, match["name"], len(batch.items))
