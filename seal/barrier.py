@@ -96,6 +96,13 @@ class Barrier:
         """Changes at every unseal and seal: state derived from one opening is stale after."""
         return self._epoch
 
+    def stamp(self) -> tuple[int, int]:
+        """What a value read through the barrier stays valid under, for callers that keep
+        decoded values: it changes at every seal and unseal, and whenever a group commit
+        fails (its writes vanish from storage). SealedError while sealed, as a read."""
+        self._require_unsealed()
+        return self._epoch, getattr(self._backend, "generation", 0)
+
     # -- lifecycle -------------------------------------------------------------------
 
     def initialize(self, root_key: LockedBuffer) -> list[Put]:

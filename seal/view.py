@@ -36,6 +36,10 @@ class BarrierView:
             raise ValueError("a storage path must be a string")
         return self.prefix + path
 
+    def stamp(self) -> tuple[int, int]:
+        """The barrier's stamp (Barrier.stamp): a value read under another is stale."""
+        return self._barrier.stamp()
+
     def get(self, path: str) -> Any:
         return self._barrier.get(self._full(path))
 

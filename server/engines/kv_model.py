@@ -102,6 +102,8 @@ class KeyMetadata:
     def from_record(cls, record: dict[str, Any]) -> "KeyMetadata":
         fields = dict(record)
         fields["versions"] = {int(n): VersionMetadata(*v) for n, v in record["versions"].items()}
+        if record.get("custom_metadata") is not None:
+            fields["custom_metadata"] = dict(record["custom_metadata"])  # record is left as it was
         return cls(**fields)
 
     def to_record(self) -> dict[str, Any]:

@@ -63,7 +63,7 @@ async def _read_version(engine: "KVv2Engine", req: Request, match: re.Match, fie
                         render: Callable[[Any], Any], warnings: list[str] | None) -> Reply:
     """A version's data (or what render makes of it) under `field`, with its metadata."""
     key = engine.read_key(match["path"])
-    meta = engine.store.metadata(key) if key is not None else None
+    meta = engine.store.shared_metadata(key) if key is not None else None
     if meta is None:
         return not_found()
     number = _requested_version(req, meta)

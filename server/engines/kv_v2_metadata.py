@@ -90,7 +90,7 @@ def _commit_settings(engine: "KVv2Engine", key: str, meta: KeyMetadata, settings
 
 async def read_metadata(engine: "KVv2Engine", req: Request, match: re.Match) -> Reply:
     key = engine.read_key(match["path"])
-    meta = engine.store.metadata(key) if key is not None else None
+    meta = engine.store.shared_metadata(key) if key is not None else None
     return logical(req, meta.to_api()) if meta is not None else not_found()
 
 
@@ -161,7 +161,7 @@ async def list_detailed_metadata(engine: "KVv2Engine", req: Request, match: re.M
         return not_found()
     info: dict[str, Any] = {}
     for name in keys:
-        meta = None if name.endswith("/") else engine.store.metadata(folder + name)
+        meta = None if name.endswith("/") else engine.store.shared_metadata(folder + name)
         info[name] = meta.to_api() if meta is not None else {}  # a folder shows as {}, as OpenBao
     return logical(req, {"keys": keys, "key_info": info})
 
