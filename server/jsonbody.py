@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 from server.errors import BadRequestError
 
 MAX_DEPTH = 300  # Vault's max_json_depth default
@@ -49,6 +51,29 @@ def _unique_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 _DECODER = json.JSONDecoder(
     object_pairs_hook=_unique_object, parse_constant=_reject_constant, parse_float=_parse_float
 )
+# The same parse without the per-object hook, which is two thirds of the time of a 100-item
+# transit batch (about 65 of 95 us): _decode_unique finds duplicate keys another way.
+_PLAIN_DECODER = json.JSONDecoder(parse_constant=_reject_constant, parse_float=_parse_float)
+
+
+def _decode_unique(text: str) -> Any:
+    """_DECODER's result, or its error, with duplicate keys found by counting colons.
+
+    Outside strings a colon ends a key, once per key-value pair in the text; inside them the
+    colons are the strings' own. A value written back out (orjson, compact) has one colon
+    per pair that survived the parse plus those of its surviving strings. A key given twice
+    drops a pair, so the counts differ; with every pair kept they are equal. A colon written
+    as the escape \u003a would count on one side only, so such texts, and everything the
+    plain parse or orjson refuses, get the strict parse and its exact errors.
+    """
+    if "\\u003" not in text:
+        try:
+            value = _PLAIN_DECODER.decode(text)
+            if orjson.dumps(value).count(b":") == text.count(":"):
+                return value
+        except (ValueError, TypeError, RecursionError):
+            pass  # the strict parse below says what is wrong, in its own words
+    return _DECODER.decode(text)
 
 
 def _check_values(value: Any) -> None:
@@ -82,7 +107,7 @@ def parse_json_object(raw: bytes) -> dict[str, Any]:
     except UnicodeDecodeError:
         raise BadRequestError("failed to parse JSON input: body is not valid UTF-8") from None
     try:
-        value = _DECODER.decode(text)
+        value = _decode_unique(text)
     except RecursionError:
         raise BadRequestError("failed to parse JSON input: nesting too deep") from None
     except ValueError as exc:  # JSONDecodeError, the int-digits guard, our hooks
