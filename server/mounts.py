@@ -22,6 +22,7 @@ MOUNTS_PATH = "core/mounts"
 AUTH_TABLE_PATH = "core/auth"
 LOGICAL_PREFIX = "logical/"
 AUTH_PREFIX = "auth/"
+MATCHES_KEPT = 1024  # match() answers kept per table
 SYSTEM_DEFAULT_TTL = 32 * 24 * 3600  # Vault's default_lease_ttl / max_lease_ttl: 768h
 
 # Types that can be mounted through sys/mounts, with Vault's aliases.
@@ -145,14 +146,18 @@ class MountTable:
         self.kind = kind
         self._mutex = threading.Lock()
         self._entries: dict[str, MountEntry] = {}
+        # match()'s answers by path, for the table they were found in.
+        self._matched_in: dict[str, MountEntry] | None = None
+        self._matched: dict[str, MountEntry | None] = {}
 
     def load(self) -> None:
         """Read the table after unseal (built-in mounts are added when missing)."""
         records = self._barrier.get(self.kind.table_path) or []
-        self._entries = {r["path"]: MountEntry(**r) for r in records}
-        missing = [path for path in self.kind.builtin if path not in self._entries]
+        entries = {r["path"]: MountEntry(**r) for r in records}
+        missing = [path for path in self.kind.builtin if path not in entries]
         for path in missing:
-            self._entries[path] = self.kind.builtin[path]()
+            entries[path] = self.kind.builtin[path]()
+        self._entries = entries  # replaced whole, never changed in place: match() relies on it
         if missing:
             self._barrier.put(self.kind.table_path, self._records())
 
@@ -167,10 +172,20 @@ class MountTable:
 
     def match(self, path: str) -> MountEntry | None:
         """The mount whose path is the longest prefix of path."""
+        entries = self._entries
+        if self._matched_in is not entries:  # the table was replaced (every change replaces it)
+            self._matched_in, self._matched = entries, {}
+        try:
+            return self._matched[path]
+        except KeyError:
+            pass
         best = None
-        for mount_path_, entry in self._entries.items():
+        for mount_path_, entry in entries.items():
             if (path + "/").startswith(mount_path_) and (best is None or len(mount_path_) > len(best.path)):
                 best = entry
+        if len(self._matched) >= MATCHES_KEPT:
+            self._matched.clear()  # paths are the clients' to choose: keep a bounded few
+        self._matched[path] = best
         return best
 
     def mount(self, path: str, mount_type: Any, *, description: str = "", options: Any = None,

@@ -11,6 +11,7 @@ from server.mounts import MountEntry
 from server.request import CREATE, UPDATE, Request
 from server.routing import Reply
 
+MATCHES_KEPT = 1024
 EngineHandler = Callable[[Any, Request, "re.Match[str]"], Awaitable[Reply]]
 
 
@@ -27,6 +28,9 @@ class Engine:
         self.mount = mount
         self._compiled = [(re.compile(p), ops) for p, ops in self.routes]
         self._open = [re.compile(p) for p in self.unauthenticated]
+        # match()'s answers by path: the same few paths come again and again (and twice in
+        # one request when a write's existence is checked), the routes never change.
+        self._matched: dict[str, tuple[dict[str, EngineHandler], "re.Match[str]"] | None] = {}
         self.tokens: Any = None  # the token store, given to auth methods so they can log in
         # record_event(operation, path under the mount, data): the core hands what the
         # engine does on its own (scheduled rotation, destruction) to the audit devices.
@@ -36,11 +40,20 @@ class Engine:
         return f"{type(self).__name__}({self.mount.path!r})"
 
     def match(self, path: str) -> tuple[dict[str, EngineHandler], "re.Match[str]"] | None:
+        try:
+            return self._matched[path]
+        except KeyError:
+            pass
+        answer = None
         for pattern, ops in self._compiled:
             found = pattern.fullmatch(path)
             if found:
-                return ops, found
-        return None
+                answer = ops, found
+                break
+        if len(self._matched) >= MATCHES_KEPT:
+            self._matched.clear()  # paths are the clients' to choose: keep a bounded few
+        self._matched[path] = answer
+        return answer
 
     async def handle(self, req: Request) -> Reply:
         """Dispatch req (req.relative_path is the path under the mount)."""
@@ -56,7 +69,7 @@ class Engine:
         return await handler(self, req, match)
 
     def is_unauthenticated(self, req: Request) -> bool:
-        return any(p.fullmatch(req.relative_path) for p in self._open)
+        return bool(self._open) and any(p.fullmatch(req.relative_path) for p in self._open)
 
     def exists(self, req: Request) -> bool | None:
         """For a write: does the target exist? (Policies tell create from update by it.)

@@ -224,3 +224,25 @@ def test_ui_mount_refusals(server):
     assert server.call("GET", "/v1/sys/internal/ui/mounts/kv2")[:2] == (403, {"errors": ["permission denied"]})
     assert server.root("GET", "/v1/sys/internal/ui/mounts/nope")[:2] == (403, {"errors": [
         'preflight capability check returned 403, please ensure client\'s policies grant access to path "nope/"']})
+
+
+def test_a_path_answered_once_follows_the_mount_table_as_it_changes(server):
+    """Mount and route lookups are remembered per path: a change of table must show at once."""
+    server.root("POST", "/v1/sys/mounts/a", {"type": "kv", "options": {"version": "2"}})
+    server.root("POST", "/v1/sys/mounts/ab", {"type": "transit"})
+    assert server.root("POST", "/v1/a/data/x", {"data": {"v": 1}})[0] == 200
+    assert server.root("GET", "/v1/a/data/x")[1]["data"]["data"] == {"v": 1}
+    assert server.root("POST", "/v1/ab/keys/k")[0] in (200, 204)
+    assert server.root("POST", "/v1/a/b/keys/k")[0] == 404  # under kv a/: no such route
+    assert server.root("DELETE", "/v1/sys/mounts/a")[0] == 204
+    status, body, _ = server.root("GET", "/v1/a/data/x")
+    assert status == 404 and "no handler for route" in body["errors"][0]
+    server.root("POST", "/v1/sys/mounts/a/b", {"type": "transit"})
+    assert server.root("POST", "/v1/a/b/keys/k")[0] in (200, 204)  # the same path, now a/b/'s
+    assert server.root("DELETE", "/v1/sys/mounts/a/b")[0] == 204
+    server.root("POST", "/v1/sys/mounts/a", {"type": "transit"})
+    assert server.root("POST", "/v1/a/keys/k")[0] in (200, 204)  # the same path, a new engine
+    status, body, _ = server.root("GET", "/v1/a/data/x")
+    assert status == 404 and "unsupported path" in body["errors"][0]  # transit has no data/
+    assert server.root("DELETE", "/v1/sys/mounts/ab")[0] == 204
+    assert server.root("POST", "/v1/ab/keys/k")[0] == 404
