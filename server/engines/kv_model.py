@@ -26,8 +26,11 @@ def _go_seconds(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
+@functools.lru_cache(maxsize=16384)
 def go_time(ns: int | None) -> str:
-    """Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped); "" for unset."""
+    """Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped); "" for unset.
+
+    Cached whole: every read of a version shows its times again."""
     if ns is None:
         return ""
     seconds, fraction = divmod(ns, NANOS)
@@ -146,8 +149,12 @@ class KeyMetadata:
         return self.current_version, version, pruned
 
     def version_api(self, number: int) -> dict[str, Any]:
-        """A version's metadata as data reads and writes show it."""
-        return {"version": number, **self.versions[number].to_api(), "custom_metadata": self.custom_metadata}
+        """A version's metadata as data reads and writes show it (VersionMetadata.to_api's
+        fields, built here in one dict: this is every KV read)."""
+        version = self.versions[number]
+        return {"version": number, "created_time": go_time(version.created),
+                "deletion_time": go_time(version.deletion), "destroyed": version.destroyed,
+                "custom_metadata": self.custom_metadata}
 
     def to_api(self) -> dict[str, Any]:
         return {

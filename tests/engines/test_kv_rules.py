@@ -16,7 +16,7 @@ from server.engines.kv_errors import (
     ValueTooLargeError,
 )
 from server.engines.kv_fields import boolean, count, duration, integer, versions
-from server.engines.kv_limits import KVLimits
+from server.engines.kv_limits import KVLimits, decode
 from server.engines.kv_merge import merge_patch
 from server.engines.kv_model import EngineConfig, KeyMetadata, go_duration, go_time
 from server.engines.kv_store import CONFIG_PATH, meta_key, version_key
@@ -61,6 +61,24 @@ def test_merge_patch_is_idempotent_and_leaves_its_inputs_alone(target, patch):
     assert json.dumps([target, patch], sort_keys=True) == before
     for name, value in patch.items():
         assert (name not in once) if value is None else name in once
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_object)
+def test_stored_data_decodes_as_json_loads_reads_it(data):
+    encoded = KVLimits().encode(data)
+    assert json.dumps(decode(encoded)) == json.dumps(json.loads(encoded))
+
+
+@pytest.mark.parametrize("stored", [b'{"a":1} x', b'{"a":1}{', b"", b'{"a":', b" [1] ", rb'"\ud800"'])
+def test_stored_data_that_encode_never_writes_decodes_or_fails_as_json_loads(stored):
+    try:
+        expected: object = json.loads(stored)
+    except json.JSONDecodeError as exc:
+        with pytest.raises(json.JSONDecodeError, match=exc.msg):
+            decode(stored)
+    else:
+        assert decode(stored) == expected
 
 
 # -- Vault's version window ---------------------------------------------------------------
