@@ -63,6 +63,26 @@ def spend(store: "KeyStore", key: TransitKey, number: int, count: int = 1) -> No
         store.mark_lifecycle_due(key.name)
 
 
+def spend_all(store: "KeyStore", key: TransitKey, number: int, count: int) -> bool:
+    """Count `count` encryptions under version `number` exactly as `count` calls of spend
+    would (the same reservations written), or none and False if the usage limit would refuse
+    any of them. One step when they fit in the current reservation, as most batches do."""
+    entry = key.versions.get(number)
+    if entry is None or getattr(store, "grants", None) is not None:
+        spend(store, key, number, count)  # a follower's block takes them all, or none and it asks for more
+        return True
+    life, limit = entry.life, key.usage_limit
+    after = life.used + count
+    if after > limit:
+        return False
+    if after <= life.reserved and after < limit:
+        life.used = after
+        return True
+    for _ in range(count):  # a reservation to write, or the limit reached: spend's own steps
+        spend(store, key, number)
+    return True
+
+
 def exhausted(key: TransitKey, room: int = 1) -> bool:
     """Whether the latest version has fewer than `room` encryptions left."""
     entry = key.versions.get(key.latest_version)

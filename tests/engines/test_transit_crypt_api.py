@@ -213,6 +213,47 @@ def test_batch_decrypt_and_rewrap(transit):
     assert transit.ok("POST", "rewrap/bd", {"ciphertext": good, "key_version": 1})["key_version"] == 1
 
 
+def test_usual_batches_answer_as_any_batch_when_an_item_fails(transit):
+    """Batches of plain items (plaintext or ciphertext, reference) take a shorter path; an
+    item that fails there must still be reported exactly as the general path reports it."""
+    transit.create("u", usage_limit=5)
+    status, body = transit.post("encrypt/u", {"batch_input": [{"plaintext": b64(b"x"), "reference": str(i)}
+                                                              for i in range(7)]})
+    results = body["data"]["batch_results"]
+    assert status == 400 and [r["reference"] for r in results] == [str(i) for i in range(7)]
+    assert all(r["key_version"] == 1 for r in results[:5])
+    assert results[5:] == [{"error": "key version 1 has reached its usage limit of 5 encryptions",
+                            "reference": str(i)} for i in (5, 6)]
+    good = results[0]["ciphertext"]
+    status, body = transit.post("decrypt/u", {"batch_input": [{"ciphertext": good, "reference": "a"},
+                                                              {"ciphertext": "vault:v1:AAAA"}]})
+    assert status == 400 and body["data"]["batch_results"] == [
+        {"plaintext": b64(b"x"), "reference": "a"},
+        {"plaintext": "", "error": "invalid ciphertext length", "reference": ""}]
+    transit.create("d", derived=True)
+    assert transit.post("encrypt/d", {"batch_input": [{"plaintext": "aGk="}]})[1]["data"]["batch_results"] == [
+        {"error": MISSING_CONTEXT, "reference": ""}]
+
+
+def test_a_batch_counts_and_reserves_as_that_many_single_requests(transit):
+    for name in ("one", "many"):
+        transit.create(name, usage_limit=20000)
+    for _ in range(3):
+        transit.encrypt("one", b"x")
+        transit.ok("POST", "encrypt/many", {"batch_input": [{"plaintext": b64(b"x")}]})
+    transit.engine.store.close()  # reload: each count resumes from its stored reservation
+    for size in (1, 250, 4000):
+        for _ in range(size):
+            transit.encrypt("one", b"x")
+        transit.ok("POST", "encrypt/many", {"batch_input": [{"plaintext": b64(b"x")}] * size})
+        assert counts(transit, "one") == counts(transit, "many")
+
+
+def counts(transit, name):
+    return {number: (version["encryptions"], version["encryptions_reserved"])
+            for number, version in transit.ok("GET", f"keys/{name}")["versions"].items()}
+
+
 def test_encrypt_creates_a_missing_key_unless_upsert_is_disabled(transit):
     assert transit.encrypt("fresh", b"x").startswith("vault:v1:")
     assert transit.ok("GET", "keys/fresh")["type"] == "aes256-gcm96"
