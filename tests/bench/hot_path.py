@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from config import settings_from_dict  # noqa: E402
 from server.app import Service  # noqa: E402
 from server.pipeline import answer, logical_request  # noqa: E402
+from tests.bench.perf import BENCH_POLICY  # noqa: E402
 
 
 class Transport:
@@ -72,7 +73,7 @@ def raw_request(method: str, path: str, token: str, body: str | None) -> bytes:
     return head.encode() + b"\r\n" + payload
 
 
-async def prepare(core) -> tuple[str, list[tuple[str, bytes]]]:
+async def prepare(core, root: bool) -> tuple[str, list[tuple[str, bytes]]]:
     init = await call(core, "PUT", "/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1})
     await call(core, "PUT", "/v1/sys/unseal", {"key": init["keys"][0]})
     token = init["root_token"]
@@ -80,6 +81,9 @@ async def prepare(core) -> tuple[str, list[tuple[str, bytes]]]:
     await call(core, "POST", "/v1/sys/mounts/transit", {"type": "transit"}, token)
     await call(core, "POST", "/v1/transit/keys/bench", {}, token)
     await call(core, "POST", "/v1/kv/data/read-me", {"data": {"password": "x" * 32}}, token)
+    if not root:  # as perf.py: a token with one policy, so each request pays for its ACL check
+        await call(core, "PUT", "/v1/sys/policies/acl/bench", {"policy": BENCH_POLICY}, token)
+        token = (await call(core, "POST", "/v1/auth/token/create", {"policies": ["bench"]}, token))["auth"]["client_token"]
     small = base64.b64encode(os.urandom(32)).decode()
     large = base64.b64encode(os.urandom(4096)).decode()
     sealed = await call(core, "POST", "/v1/transit/encrypt/bench", {"plaintext": small}, token)
@@ -128,7 +132,7 @@ async def main_async(args: argparse.Namespace) -> None:
         service = Service(settings)
         core = await service.open()
         try:
-            _, loads = await prepare(core)
+            _, loads = await prepare(core, args.root)
             for name, data in loads:
                 if args.only and args.only not in name:
                     continue
@@ -154,6 +158,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5, help="repeats; the best is printed")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of each workload instead")
     parser.add_argument("--lines", type=int, default=35)
+    parser.add_argument("--root", action="store_true", help="the root token (no ACL check), not a policy's")
     args = parser.parse_args()
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(main_async(args))

@@ -7,7 +7,8 @@
     .venv/bin/python tests/bench/perf.py --workers 1     # one server process (default: one per core)
 
 Starts strongroom from a config (LMDB in a temporary directory, TLS off, no audit device),
-initialises it with one share, unseals it, mounts kv-v2 at kv/ and transit at transit/, and
+initialises it with one share, unseals it, mounts kv-v2 at kv/ and transit at transit/, makes
+a token whose one policy grants just the benchmark's paths (--root: the root token), and
 drives each workload with wrk (Debian's package; `apt-get install wrk`) from its own process:
 transit encrypt of 32 B and 4 KiB, decrypt, batch encrypt of 100 items, KV v2 writes to
 distinct keys, KV v2 reads, sys/health. It prints requests/s (items/s for the batch), p50,
@@ -154,8 +155,16 @@ def start_openbao(workdir: Path) -> Server:
     return Server("openbao", f"http://127.0.0.1:{port}", proc)
 
 
-def prepare(server: Server) -> None:
-    """Init (one share), unseal, mount kv-v2 and transit, make a key and a secret to read."""
+BENCH_POLICY = """
+path "transit/encrypt/bench" { capabilities = ["create", "update"] }
+path "transit/decrypt/bench" { capabilities = ["update"] }
+path "kv/data/*" { capabilities = ["create", "update", "read"] }
+"""
+
+
+def prepare(server: Server, root: bool = False) -> None:
+    """Init (one share), unseal, mount kv-v2 and transit, make a key and a secret to read,
+    and (unless root) a policy and a token holding only it, which the workloads then use."""
     wait_up(server.url, server.proc)
     init = call(server.url, "PUT", "/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1})
     server.token = init["root_token"]
@@ -169,6 +178,12 @@ def prepare(server: Server) -> None:
     call(server.url, "POST", "/v1/sys/mounts/transit", {"type": "transit"}, server.token)
     call(server.url, "POST", "/v1/transit/keys/bench", {}, server.token)
     call(server.url, "POST", "/v1/kv/data/read-me", {"data": {"password": "x" * 32}}, server.token)
+    if not root:
+        # The workloads run as an application would: a token holding one policy, so every
+        # request pays for its ACL check, on both servers.
+        call(server.url, "PUT", "/v1/sys/policies/acl/bench", {"policy": BENCH_POLICY}, server.token)
+        created = call(server.url, "POST", "/v1/auth/token/create", {"policies": ["bench"]}, server.token)
+        server.token = created["auth"]["client_token"]
 
 
 def lua_script(workdir: Path, name: str, server: Server, method: str, path: str, body: str | None,
@@ -269,6 +284,8 @@ def main() -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default="", help="run only workloads whose name contains this")
     parser.add_argument("--audit", action="store_true", help="give strongroom a file audit device")
+    parser.add_argument("--root", action="store_true",
+                        help="send the root token (no ACL to check) instead of a token with a policy")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
                         help="strongroom worker processes (and hello server processes); default: one per core")
     args = parser.parse_args()
@@ -280,7 +297,7 @@ def main() -> int:
         servers.append(start_openbao(workdir))
     try:
         for server in servers:
-            prepare(server)
+            prepare(server, root=args.root)
         plans = {s.name: workloads(s) for s in servers}
         rounds = args.rounds if args.vs else 1
         results: dict[tuple[str, str], list[dict]] = {}
