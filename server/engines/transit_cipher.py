@@ -21,6 +21,7 @@ from seal.lockedmem import zero_bytearray
 from server.engines.transit_encoding import Base64Error, b64decode, b64encode, split_versioned, version_prefix
 from server.engines.transit_errors import CiphertextError, TransitError, UnsupportedKeyOperationError
 from server.engines.transit_key import CONVERGENT_VERSION, TransitKey
+from server.engines.transit_keytypes import KeyType
 from server.engines.transit_symmetric import AEAD, convergent_nonce, derive_key, make_aead, opener, seal
 
 HMAC_PART_BYTES = 32
@@ -94,24 +95,36 @@ def encryptor(key: TransitKey, requested_version: int, context: bytes,
                     "failed to RSA encrypt the plaintext: crypto/rsa: message too long for RSA key size") from None
 
         return rsa_encrypt, version
+    if not key.convergent:
+        if key.derived or nonces is not None:
+            return _random_sealer(_cipher(key, version, context)[0], prefix, nonces or _nonce_reader(kt)), version
+        entry = key.version(version)  # its own cipher and the OS's nonces: one sealer for every request
+        return entry.cached("sealer", lambda: _random_sealer(entry.aead(kt), prefix, _nonce_reader(kt))), version
     scheme = key.convergent_scheme(version)
     cipher, hmac_key = _cipher(key, version, context, HMAC_PART_BYTES if scheme > 2 else 0)
-    if not key.convergent:
-        draw = nonces or functools.partial(os.urandom, kt.nonce_bytes)
-        seal_raw, to_base64 = cipher.encrypt, binascii.b2a_base64
-
-        def encrypt_random(plaintext: bytes, associated_data: bytes | None) -> str:
-            # seal() and b64encode() written out, as one frame: a batch runs this per item.
-            nonce = draw()
-            return prefix + to_base64(nonce + seal_raw(nonce, plaintext, associated_data or None),
-                                      newline=False).decode("ascii")
-
-        return encrypt_random, version
     _refuse_old_convergent(scheme)
     if hmac_key is None:
         raise TransitError(f"unhandled convergent version {scheme}")
     return (lambda plaintext, associated_data: prefix + b64encode(
         seal(kt, cipher, plaintext, associated_data, convergent_nonce(kt, hmac_key, plaintext)))), version
+
+
+def _nonce_reader(kt: KeyType) -> Callable[[], bytes]:
+    return functools.partial(os.urandom, kt.nonce_bytes)
+
+
+def _random_sealer(cipher: AEAD, prefix: str, draw: Callable[[], bytes]) -> Encrypt:
+    """(plaintext, associated data) -> prefix + base64(nonce || ciphertext || tag), each
+    nonce from draw()."""
+    seal_raw, to_base64 = cipher.encrypt, binascii.b2a_base64
+
+    def encrypt_random(plaintext: bytes, associated_data: bytes | None) -> str:
+        # seal() and b64encode() written out, as one frame: a batch runs this per item.
+        nonce = draw()
+        return prefix + to_base64(nonce + seal_raw(nonce, plaintext, associated_data or None),
+                                  newline=False).decode("ascii")
+
+    return encrypt_random
 
 
 def encrypt(key: TransitKey, requested_version: int, context: bytes, plaintext: bytes,

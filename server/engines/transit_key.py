@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, Callable
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
@@ -90,10 +90,15 @@ class KeyVersion:
 
     def aead(self, key_type: KeyType) -> AEAD:
         """The AEAD for this version's own key (non-derived keys), built once."""
-        cipher = self._cache.get("aead")
-        if cipher is None:
-            cipher = self._cache["aead"] = make_aead(key_type, self._secret_view())
-        return cipher
+        return self.cached("aead", lambda: make_aead(key_type, self._secret_view()))
+
+    def cached(self, name: str, build: Callable[[], Any]) -> Any:
+        """build(), made once and kept with the crypto objects built from this version's
+        secret (dropped with them); a build that raises keeps nothing."""
+        found = self._cache.get(name)
+        if found is None:
+            found = self._cache[name] = build()
+        return found
 
     def private_key(self, key_type: KeyType) -> Any:
         key = self._cache.get("private")
