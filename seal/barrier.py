@@ -337,15 +337,16 @@ class Barrier:
 
     def prepare(self, ops: Sequence[BarrierPut | BarrierDelete]) -> list[Put | Delete]:
         """Encrypt ops into storage writes without applying them (for a larger transaction)."""
-        self._require_unsealed()
-        raw: list[Put | Delete] = []
-        for op in ops:
-            self._check_path(op.path)
-            if isinstance(op, BarrierPut):
-                raw.append(Put(op.path, self._encode(op.path, op.value)))
-            else:
-                raw.append(Delete(op.path))
-        return raw
+        with self._mutex:  # taken once for all the ops' encryptions, not once each
+            self._require_unsealed()
+            raw: list[Put | Delete] = []
+            for op in ops:
+                self._check_path(op.path)
+                if isinstance(op, BarrierPut):
+                    raw.append(Put(op.path, self._encrypt_held(op.path, _pack(op.value))))
+                else:
+                    raw.append(Delete(op.path))
+            return raw
 
     def view(self, prefix: str) -> BarrierView:
         """A view that sees only paths under prefix (an engine's mount)."""
@@ -353,19 +354,19 @@ class Barrier:
 
     # -- internals -------------------------------------------------------------------
 
-    def _encode(self, path: str, value: Any) -> bytes:
-        return self._encrypt(path, _pack(value))
-
     def _encrypt(self, path: str, plain: bytes) -> bytes:
         with self._mutex:
-            keyring = self._require_unsealed()
-            term = keyring.active
-            reserve = self._counter.add(term.number)
-            if reserve is not None:
-                self._backend.put(reserve.key, reserve.value)
-            blob = seal_entry(term.aead, term.number, path, plain)
-            if self._counter.count(term.number) >= self._rotate_after:
-                self.rotate()
+            return self._encrypt_held(path, plain)
+
+    def _encrypt_held(self, path: str, plain: bytes) -> bytes:
+        """_encrypt for a caller already holding the mutex (one encryption counted)."""
+        term = self._require_unsealed().active
+        reserve = self._counter.add(term.number)
+        if reserve is not None:
+            self._backend.put(reserve.key, reserve.value)
+        blob = seal_entry(term.aead, term.number, path, plain)
+        if self._counter.count(term.number) >= self._rotate_after:
+            self.rotate()
         return blob
 
     def _decode(self, keyring: Keyring, path: str, blob: bytes) -> Any:

@@ -110,7 +110,7 @@ class KeyMetadata:
         return cls(**fields)
 
     def to_record(self) -> dict[str, Any]:
-        record = {name: getattr(self, name) for name in self.__dataclass_fields__ if name != "versions"}
+        record = {name: getattr(self, name) for name in _RECORD_FIELDS}
         # msgpack maps in the barrier take string keys only.
         record["versions"] = {str(n): [v.created, v.deletion, v.destroyed] for n, v in self.versions.items()}
         return record
@@ -170,3 +170,7 @@ class KeyMetadata:
             "updated_time": go_time(self.updated),
             "versions": {str(n): self.versions[n].to_api() for n in sorted(self.versions)},
         }
+
+
+# KeyMetadata's fields stored as they are (versions is reshaped), listed once for to_record.
+_RECORD_FIELDS = tuple(name for name in KeyMetadata.__dataclass_fields__ if name != "versions")
