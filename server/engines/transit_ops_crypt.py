@@ -426,19 +426,13 @@ def _decrypt_usual(key: TransitKey, texts: list[str], entries: list[dict[str, st
     """The rows of a usual batch (_usual_texts: no context or associated data) whose every
     item decrypts; None if any fails (decrypt changes nothing, so the general path simply
     runs again and finds which)."""
-    read = ciphertext_reader(key)
-    openers: dict[int, Decrypt] = {}
-    rows = []
     try:
-        for text, entry in zip(texts, entries):
-            version, blob = read(text)
-            run = openers.get(version)
-            if run is None:
-                run = openers[version] = decryptor(key, version, b"")
-            rows.append({"plaintext": b64encode(run(blob, None)), "reference": entry.get("reference", "")})
+        read = list(map(ciphertext_reader(key), texts))  # [(version, raw ciphertext)]
+        openers = {version: decryptor(key, version, b"") for version in {version for version, _ in read}}
+        return [{"plaintext": b64encode(openers[version](blob, None)), "reference": entry.get("reference", "")}
+                for (version, blob), entry in zip(read, entries)]
     except TransitError:
         return None
-    return rows
 
 
 def _decrypt_single(engine: "TransitEngine", req: Request, name: str, item: BatchItem) -> Reply:
