@@ -12,8 +12,10 @@ none, so it is exact, by four rules:
 - close() empties it: at seal, and in a worker process whenever the primary commits under
   the mount (server/worker_follower.py closes the engine).
 
-It holds plaintext, so its repr shows counts only, and it is bounded in bytes: the oldest
-entries leave first, and a version's data above MAX_VALUE_BYTES is never kept.
+It holds plaintext, so its repr shows counts only, and it is bounded in bytes per mount: the
+oldest entries leave first, and a version's data above MAX_VALUE_BYTES is never kept. That
+plaintext sits in ordinary (swappable) memory until it is evicted or the barrier seals, as
+Python's copies of a request's secrets do until they are collected (see README).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from typing import Any
 
 from server.engines.kv_model import KeyMetadata
 
-MAX_BYTES = 32 * 1024 * 1024
+MAX_BYTES = 16 * 1024 * 1024
 MAX_VALUE_BYTES = 64 * 1024
 ENTRY_BYTES = 512  # what an entry costs besides its path and data, roughly: dicts, objects
 VERSION_BYTES = 160  # and each version its metadata lists
