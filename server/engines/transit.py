@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 
 from seal.view import BarrierView
@@ -43,10 +44,14 @@ _ALGORITHM = r"(?:/(?P<urlalgorithm>.+))?"
 RETRY_SECONDS = 60  # after a failed auto-rotation, rather than retrying every tick
 
 
+_ENCRYPT_ROUTE = rf"encrypt/(?P<name>{NAME})"
+_ENCRYPT = re.compile(_ENCRYPT_ROUTE)
+
+
 class TransitEngine(Engine):
     # Tried in order: the data-path operations applications call most come first.
     routes = [
-        (rf"encrypt/(?P<name>{NAME})", {UPDATE: crypt.encrypt}),
+        (_ENCRYPT_ROUTE, {UPDATE: crypt.encrypt}),
         (rf"decrypt/(?P<name>{NAME})", {UPDATE: crypt.decrypt}),
         (rf"rewrap/(?P<name>{NAME})", {UPDATE: crypt.rewrap}),
         (rf"datakey/(?P<plaintext>{NAME})/(?P<name>{NAME})", {UPDATE: crypt.datakey}),
@@ -88,11 +93,12 @@ class TransitEngine(Engine):
         self._rotating: set[str] = set()
 
     def exists(self, req: Request) -> bool | None:
-        """Only encrypt/:name has an existence check in Vault (its create upserts the key)."""
-        found = self.match(req.relative_path)
-        if found is None or found[0].get(UPDATE) is not crypt.encrypt:
+        """Only encrypt/:name has an existence check in Vault (its create upserts the key).
+        Its route is the first one tried, so its own pattern tells which paths reach it."""
+        found = _ENCRYPT.fullmatch(req.relative_path)
+        if found is None:
             return None
-        return self.store.exists(found[1]["name"])
+        return self.store.exists(found["name"])
 
     def tick(self, now: float) -> None:
         """Rotate keys whose auto_rotate_period has elapsed since their latest version, and

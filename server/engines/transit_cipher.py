@@ -198,8 +198,10 @@ def decryptor(key: TransitKey, version: int, context: bytes) -> Decrypt:
                 raise CiphertextError("failed to RSA decrypt the ciphertext: crypto/rsa: decryption error") from None
 
         return rsa_decrypt
-    cipher, _ = _cipher(key, version, context)
-    return opener(kt, cipher)
+    if not key.derived:  # the version's own cipher: one opener for every request, as for sealers
+        entry = key.version(version)
+        return entry.cached("opener", lambda: opener(kt, entry.aead(kt)))
+    return opener(kt, _cipher(key, version, context)[0])
 
 
 def decrypt(key: TransitKey, context: bytes, value: str, associated_data: bytes | None = None) -> bytes:
