@@ -8,6 +8,7 @@ bytes, exactly what the size limit measures (and what Vault stores inside its ve
 
 from __future__ import annotations
 
+import functools
 import json
 import json.scanner
 from dataclasses import dataclass
@@ -36,19 +37,14 @@ class KVLimits:
 
     def check_key(self, key: str) -> str:
         """key itself when it is a valid secret path; a KeyPathError naming the rule otherwise."""
-        if not key:
-            raise KeyPathError("missing path")
-        if key.endswith("/"):
-            raise KeyPathError(TRAILING_SLASH)
-        self._check_segments(key)
-        return key
+        return _valid_key(key, self.max_key_bytes, self.max_key_segments)
 
     def check_folder(self, prefix: str) -> str:
         """The folder a list names, '' (the root) or ending in '/'."""
         inner = prefix[:-1] if prefix.endswith("/") else prefix
         if not inner:
             return ""
-        self._check_segments(inner)
+        _check_segments(inner, self.max_key_bytes, self.max_key_segments)
         return inner + "/"
 
     def encode(self, data: Any) -> bytes:
@@ -61,17 +57,28 @@ class KVLimits:
             )
         return encoded
 
-    def _check_segments(self, key: str) -> None:
-        size = len(key.encode("utf-8"))
-        if size > self.max_key_bytes:
-            raise KeyPathTooLongError(f"path is {size} bytes, above the limit of {self.max_key_bytes}")
-        segments = key.split("/")
-        if any(s in ("", ".", "..") for s in segments):
-            raise KeyPathError("path contains '.', '..' or empty segments")
-        if len(segments) > self.max_key_segments:
-            raise KeyPathTooDeepError(
-                f"path has {len(segments)} segments, above the limit of {self.max_key_segments}"
-            )
+
+@functools.lru_cache(maxsize=4096)
+def _valid_key(key: str, max_bytes: int, max_segments: int) -> str:
+    """KVLimits.check_key, remembered for valid keys: clients name the same secrets again and
+    again, and every read and write checks its path (errors are raised anew each time)."""
+    if not key:
+        raise KeyPathError("missing path")
+    if key.endswith("/"):
+        raise KeyPathError(TRAILING_SLASH)
+    _check_segments(key, max_bytes, max_segments)
+    return key
+
+
+def _check_segments(key: str, max_bytes: int, max_segments: int) -> None:
+    size = len(key.encode("utf-8"))
+    if size > max_bytes:
+        raise KeyPathTooLongError(f"path is {size} bytes, above the limit of {max_bytes}")
+    segments = key.split("/")
+    if any(s in ("", ".", "..") for s in segments):
+        raise KeyPathError("path contains '.', '..' or empty segments")
+    if len(segments) > max_segments:
+        raise KeyPathTooDeepError(f"path has {len(segments)} segments, above the limit of {max_segments}")
 
 
 # json.loads spends most of a small secret's decode finding the encoding and checking for
