@@ -48,7 +48,7 @@ def request_from_wire(wire: dict[str, Any]) -> Request:
         operation=wire["op"], path=wire["path"], data=json.loads(wire["data"]),
         query=MultiDict(_from_bytes(wire["query"])), remote_addr=wire["remote"],
         token=None if token is None else token.decode("utf-8", "surrogateescape"),
-        headers=CIMultiDict(_from_bytes(wire["headers"])), id=wire["rid"],
+        headers=CIMultiDict(_from_bytes(wire["headers"])), given_id=wire["rid"],
     )
     req.wrap_ttl = wire["wrap"]
     req.audited = bool(wire["audited"])

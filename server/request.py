@@ -35,7 +35,7 @@ class Request:
     token: str | None = field(default=None, repr=False)
     remote_addr: str = ""
     headers: Mapping[str, str] = field(default_factory=dict, repr=False)
-    id: str = field(default_factory=request_id)
+    given_id: str = ""  # a forwarded request keeps the ID its first process gave it
     token_entry: Any = field(default=None, repr=False)
     acl: Any = field(default=None, repr=False)
     mount_point: str = ""
@@ -46,3 +46,11 @@ class Request:
 
     def __repr__(self) -> str:
         return f"Request({self.operation} {self.path!r})"
+
+    @property
+    def id(self) -> str:
+        """The request's ID, made when first asked for: replies without Vault's envelope (health,
+        seal status) never ask, and a random UUID is a tenth of such a request's time."""
+        if not self.given_id:
+            self.given_id = request_id()
+        return self.given_id
