@@ -154,7 +154,11 @@ class KeyMetadata:
         version = self.versions[number]
         return {"version": number, "created_time": go_time(version.created),
                 "deletion_time": go_time(version.deletion), "destroyed": version.destroyed,
-                "custom_metadata": self.custom_metadata}
+                "custom_metadata": self._custom_metadata_api()}
+
+    def _custom_metadata_api(self) -> dict[str, str] | None:
+        # A copy: readers share this object (kv_cache.py), and a reply is the caller's to keep.
+        return dict(self.custom_metadata) if self.custom_metadata is not None else None
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -162,7 +166,7 @@ class KeyMetadata:
             "created_time": go_time(self.created),
             "current_metadata_version": self.metadata_version,
             "current_version": self.current_version,
-            "custom_metadata": self.custom_metadata,
+            "custom_metadata": self._custom_metadata_api(),
             "delete_version_after": go_duration(self.delete_version_after),
             "max_versions": self.max_versions,
             "metadata_cas_required": self.metadata_cas_required,

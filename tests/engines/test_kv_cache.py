@@ -127,3 +127,12 @@ def test_the_cache_is_bounded_in_bytes_and_shows_no_data():
     cache.keep_version("key-00004", entry, 2, b"SECRET", cache.writes)
     assert cache.get("key-00004", STAMP).versions == {2: b"SECRET"}
     assert "SECRET" not in repr(cache) + repr(entry)
+
+
+def test_a_reply_built_from_shared_metadata_is_the_callers_to_change(kv):
+    kv.root("POST", "/v1/secret/metadata/app", {"custom_metadata": {"owner": "ops"}})
+    kv.root("POST", "/v1/secret/data/app", {"data": {"n": 1}})
+    shared = store(kv).shared_metadata("app")
+    shared.version_api(1)["custom_metadata"]["owner"] = "changed"
+    shared.to_api()["custom_metadata"]["owner"] = "changed"
+    assert kv.root("GET", "/v1/secret/data/app")[1]["data"]["metadata"]["custom_metadata"] == {"owner": "ops"}
