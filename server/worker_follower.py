@@ -168,7 +168,10 @@ class PrimaryLink:
         elif kind == "open":
             self._open(message["root"])
         elif kind == "inval":
-            if "root" in message:
+            # A new root key with a change re-reads an open process's keyring. A sealed one
+            # waits for "open": the keyring can commit before the rest of the primary's unseal
+            # (its auth table, say), and opening early here would find that missing.
+            if "root" in message and not self.core.seal.sealed:
                 self._open(message["root"])
             self._invalidate(message["keys"])
         else:
