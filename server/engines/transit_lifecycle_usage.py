@@ -3,9 +3,11 @@ stops encrypting and the key rotates (NIST SP 800-38D §8.3 bounds random 96-bit
 to 2^32 invocations per key; the default limit, 2^30, stays well below it).
 
 Counts survive restarts without a write per encryption: before a version encrypts past what
-storage already holds, a block of RESERVATION_BLOCK further encryptions is reserved in the
-key's record. A restart resumes counting from the reservation, so a crash can only
-over-count, never under-count.
+storage already holds, a block of further encryptions is reserved in the key's record. A
+restart resumes counting from the reservation, so a crash can only over-count, never
+under-count. A block is RESERVATION_BLOCK, or 1/32 of the version's count so far once that is
+more (at most MAX_RESERVATION_BLOCK): a busy key writes its record a few times a minute, not
+dozens of times a second, and a crash over-counts by a few percent at most (3% a process).
 
 With worker processes only the primary writes, so a follower counts in blocks the primary
 grants it (`UsageGrants`, set as the key store's `grants`): the primary moves the stored
@@ -17,6 +19,7 @@ given up are over-counts, again the safe direction.
 from __future__ import annotations
 
 import asyncio
+import functools
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 from server.engines.transit_errors import TransitError, UsageLimitError
@@ -29,6 +32,12 @@ if TYPE_CHECKING:
     from server.engines.transit_store import KeyStore
 
 RESERVATION_BLOCK = 4096
+MAX_RESERVATION_BLOCK = 1 << 20
+
+
+def reservation_block(counted: int) -> int:
+    """The size of the next reservation of a version that has counted `counted` encryptions."""
+    return min(max(RESERVATION_BLOCK, counted >> 5), MAX_RESERVATION_BLOCK)
 
 
 def spend(store: "KeyStore", key: TransitKey, number: int, count: int = 1) -> None:
@@ -52,7 +61,7 @@ def spend(store: "KeyStore", key: TransitKey, number: int, count: int = 1) -> No
         store.mark_lifecycle_due(key.name)
         raise UsageLimitError(f"key version {number} has reached its usage limit of {key.usage_limit} encryptions")
     if life.used + count > life.reserved:
-        life.reserved = min(life.used + count + RESERVATION_BLOCK, key.usage_limit)
+        life.reserved = min(life.used + count + reservation_block(life.used), key.usage_limit)
         try:
             store.put(key)
         except BaseException:
@@ -121,7 +130,7 @@ def grant(store: "KeyStore", name: str, number: int, created_ns: int, count: int
         raise PrimaryRequiredError("the key version changed")
     life = entry.life
     start = max(life.reserved, life.used)
-    end = min(start + max(count, RESERVATION_BLOCK), key.usage_limit)
+    end = min(start + max(count, reservation_block(start)), key.usage_limit)
     if end - start < count:
         store.mark_lifecycle_due(name)
         raise PrimaryRequiredError(f"key version {number} has reached its usage limit")
@@ -141,49 +150,76 @@ Fetch = Callable[[str, int, int, int], Awaitable[tuple[int, int]]]
 
 
 class UsageGrants:
-    """A follower's blocks of counted encryptions, one per key version, from the primary."""
+    """A follower's blocks of counted encryptions, one per key version, from the primary.
+
+    Once half of a block is spent the next is asked for in the background, so a busy
+    follower does not stop every request while the primary (itself busy) makes a grant
+    durable; what is left of a block when the next takes over is given up (an over-count)."""
 
     def __init__(self, fetch: Fetch) -> None:
         self._fetch = fetch  # (name, version, version created_ns, count) -> (start, end)
-        self._blocks: dict[tuple[str, int, int], list[int]] = {}
+        self._blocks: dict[tuple[str, int, int], list[int]] = {}  # [next count, end, size]
+        self._spare: dict[tuple[str, int, int], list[int]] = {}  # the next block, fetched ahead
         self._asking: dict[tuple[str, int, int], asyncio.Future] = {}
+        self._refused: set[tuple[str, int, int]] = set()  # asked ahead and refused: not again
 
     def __repr__(self) -> str:
-        return f"UsageGrants({len(self._blocks)} blocks)"
+        return f"UsageGrants({len(self._blocks)} blocks, {len(self._spare)} ahead)"
 
     def has(self, name: str, number: int, created_ns: int, count: int, limit: int, reserved: int) -> bool:
-        """Whether the block can take `count` more. `limit` and `reserved` are the version's as
-        stored now: a limit lowered since the grant caps the block, and a block that storage's
-        reservation no longer covers (a restore moved it back) is given up."""
-        block = self._blocks.get((name, number, created_ns))
-        if block is None:
-            return False
-        if block[1] > reserved:
-            del self._blocks[(name, number, created_ns)]
-            return False
+        """Whether the block (or, once it cannot, the one fetched ahead) can take `count` more.
+        `limit` and `reserved` are the version's as stored now: a limit lowered since the
+        grant caps a block, and a block that storage's reservation no longer covers (a
+        restore moved it back) is given up."""
+        ident = (name, number, created_ns)
+        for blocks in (self._blocks, self._spare):
+            block = blocks.get(ident)
+            if block is not None and block[1] > reserved:
+                del blocks[ident]
+        block = self._blocks.get(ident)
+        if block is None or min(block[1], limit) - block[0] < count:
+            block = self._spare.pop(ident, None)
+            if block is None:
+                return False
+            self._blocks[ident] = block
         return min(block[1], limit) - block[0] >= count
 
     def take(self, name: str, number: int, created_ns: int, count: int, limit: int, reserved: int) -> bool:
         """Count `count` encryptions in the current block; False if it cannot take them."""
         if not self.has(name, number, created_ns, count, limit, reserved):
             return False
-        self._blocks[(name, number, created_ns)][0] += count
+        ident = (name, number, created_ns)
+        block = self._blocks[ident]
+        block[0] += count
+        if (block[1] < limit and (block[1] - block[0]) * 2 < block[2]
+                and ident not in self._spare and ident not in self._asking and ident not in self._refused):
+            self._question(ident, count).add_done_callback(functools.partial(self._asked_ahead, ident))
         return True
 
     async def obtain(self, name: str, number: int, created_ns: int, count: int) -> None:
         """Ask the primary for a new block (one question at a time per version)."""
-        ident = (name, number, created_ns)
-        asking = self._asking.get(ident)
-        if asking is None:
-            asking = asyncio.ensure_future(self._ask(ident, count))
-            self._asking[ident] = asking
-            asking.add_done_callback(lambda _: self._asking.pop(ident, None))
-        await asyncio.shield(asking)
+        await asyncio.shield(self._asking.get((name, number, created_ns)) or
+                             self._question((name, number, created_ns), count))
+
+    def _question(self, ident: tuple[str, int, int], count: int) -> asyncio.Future:
+        asking = asyncio.ensure_future(self._ask(ident, count))
+        self._asking[ident] = asking
+        asking.add_done_callback(lambda _: self._asking.pop(ident, None))
+        return asking
 
     async def _ask(self, ident: tuple[str, int, int], count: int) -> None:
         start, end = await self._fetch(*ident, count)
-        self._blocks[ident] = [start, end]  # what was left of the old block is given up
+        self._spare[ident] = [start, end, end - start]  # has() moves to it when it must
+        self._refused.discard(ident)
+
+    def _asked_ahead(self, ident: tuple[str, int, int], asking: asyncio.Future) -> None:
+        # Nobody waits for a question asked ahead, so its failure (the version at its limit,
+        # the primary gone) is no error here: the request that runs out asks again and hears why.
+        if not asking.cancelled() and asking.exception() is not None:
+            self._refused.add(ident)
 
     def close(self) -> None:
         """Give up every block."""
         self._blocks.clear()
+        self._spare.clear()
+        self._refused.clear()

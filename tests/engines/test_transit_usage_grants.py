@@ -16,7 +16,7 @@ from seal.barrier import Barrier
 from seal.lockedmem import LockedBuffer
 from server.engines.transit_key import TransitKey
 from server.engines.transit_keytypes import KEY_TYPES, generate_material
-from server.engines.transit_lifecycle_usage import RESERVATION_BLOCK, UsageGrants, grant, spend
+from server.engines.transit_lifecycle_usage import MAX_RESERVATION_BLOCK, RESERVATION_BLOCK, UsageGrants, grant, spend
 from server.engines.transit_ops_keys import now_ns
 from server.engines.transit_store import KeyStore
 from server.forwarding import GrantNeededError, PrimaryRequiredError
@@ -39,6 +39,15 @@ def key_store(limit: int | None = None) -> tuple[KeyStore, TransitKey]:
 def stored_reservation(store: KeyStore) -> int:
     store.forget("k")
     return store.get("k").versions[1].life.reserved
+
+
+def following(fetch) -> tuple[KeyStore, TransitKey, UsageGrants, int]:
+    """A follower's view of key "k": blocks from `fetch`, storage's reservation far ahead."""
+    store, key = key_store()
+    grants = UsageGrants(fetch)
+    store.grants = grants
+    key.versions[1].life.reserved = 10 ** 6  # as a follower reads it once the primary granted
+    return store, key, grants, key.versions[1].created_ns
 
 
 def test_a_grant_moves_the_stored_reservation_and_the_primary_gives_up_its_own_block():
@@ -86,8 +95,6 @@ def test_a_grant_is_refused_at_the_limit_or_for_a_version_that_changed():
 
 
 async def test_a_follower_counts_in_its_block_and_asks_once_when_it_runs_out():
-    store, key = key_store()
-    created = key.versions[1].created_ns
     asked: list[int] = []
 
     async def fetch(name, number, created_ns, count):
@@ -95,9 +102,7 @@ async def test_a_follower_counts_in_its_block_and_asks_once_when_it_runs_out():
         await asyncio.sleep(0.01)
         return (1000 * len(asked), 1000 * len(asked) + 3)
 
-    grants = UsageGrants(fetch)
-    store.grants = grants
-    key.versions[1].life.reserved = 10 ** 6  # as a follower reads it once the primary granted
+    store, key, grants, created = following(fetch)
     with pytest.raises(GrantNeededError) as need:
         spend(store, key, 1, 2)
     await asyncio.gather(*(need.value.obtain() for _ in range(5)))  # one question, five waiters
@@ -110,3 +115,89 @@ async def test_a_follower_counts_in_its_block_and_asks_once_when_it_runs_out():
     with pytest.raises(GrantNeededError):
         spend(store, key, 1, 2)  # one left: not enough
     assert key.versions[1].life.used == 0  # a follower never counts in the primary's record
+
+
+async def test_a_follower_asks_for_its_next_block_once_half_is_spent_and_never_waits_for_it():
+    asked: list[int] = []
+    answer = asyncio.Event()
+
+    async def fetch(name, number, created_ns, count):
+        asked.append(count)
+        if len(asked) > 1:
+            await answer.wait()  # the primary is busy: the question ahead takes a while
+        return (100 * len(asked), 100 * len(asked) + 10)
+
+    store, key, grants, created = following(fetch)
+    await grants.obtain("k", 1, created, 1)
+    spend(store, key, 1, 5)  # half of the block of 10 left: not yet
+    await asyncio.sleep(0)
+    assert asked == [1]
+    spend(store, key, 1, 1)  # past half: the next is asked for, in the background
+    await asyncio.sleep(0)
+    assert asked == [1, 1]
+    spend(store, key, 1, 4)  # the first block's last counts, while the question is still open
+    assert asked == [1, 1]
+    with pytest.raises(GrantNeededError) as need:
+        spend(store, key, 1, 1)  # nothing ahead yet: this one waits for the open question
+    waiting = asyncio.ensure_future(need.value.obtain())
+    await asyncio.sleep(0)
+    assert asked == [1, 1] and not waiting.done()  # it did not ask a second time
+    answer.set()
+    await waiting
+    spend(store, key, 1, 10)  # the block asked ahead, [200, 210), whole
+    assert not grants.has("k", 1, created, 1, 2 ** 30, 10 ** 6)
+    await asyncio.sleep(0)
+    assert asked == [1, 1, 10]  # ... and past half of it, the next was asked for
+
+
+async def test_a_question_asked_ahead_that_is_refused_is_not_asked_again_until_a_block_comes():
+    asked: list[int] = []
+
+    async def fetch(name, number, created_ns, count):
+        asked.append(count)
+        if len(asked) == 2:
+            raise PrimaryRequiredError("key version 1 has reached its usage limit")
+        return (100 * len(asked), 100 * len(asked) + 10)
+
+    store, key, grants, created = following(fetch)
+    await grants.obtain("k", 1, created, 1)
+    for _ in range(10):
+        spend(store, key, 1, 1)
+        await asyncio.sleep(0)
+    assert asked == [1, 1]  # refused once, quietly (no unretrieved task error), and not again
+    await grants.obtain("k", 1, created, 1)  # the request that runs out asks, and is answered
+    spend(store, key, 1, 6)
+    await asyncio.sleep(0)
+    assert asked == [1, 1, 1, 6]  # a new block: asking ahead resumes
+
+
+async def test_a_block_asked_ahead_stops_short_of_the_usage_limit():
+    asked: list[int] = []
+
+    async def fetch(name, number, created_ns, count):
+        asked.append(count)
+        return (0, 10)
+
+    store, key, grants, created = following(fetch)
+    key.usage_limit = 10
+    await grants.obtain("k", 1, created, 1)
+    spend(store, key, 1, 9)
+    await asyncio.sleep(0)
+    assert asked == [1]  # the block reaches the limit: there is nothing further to ask for
+
+
+def test_a_busy_version_reserves_in_blocks_that_grow_with_its_count_up_to_a_cap():
+    store, key = key_store()
+    created = key.versions[1].created_ns
+    life = key.versions[1].life
+    life.used = life.reserved = 32 * RESERVATION_BLOCK * 3  # as loaded after 393,216 encryptions
+    spend(store, key, 1, 1)
+    assert stored_reservation(store) == life.used + 3 * RESERVATION_BLOCK  # 1/32 of the count
+    start, end = grant(store, "k", 1, created, 1)
+    assert end - start == start >> 5
+    key = store.get("k")
+    life = key.versions[1].life
+    life.used = life.reserved = 1 << 40
+    key.usage_limit = 1 << 50
+    spend(store, key, 1, 1)
+    assert stored_reservation(store) == (1 << 40) + 1 + MAX_RESERVATION_BLOCK
