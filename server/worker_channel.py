@@ -1,10 +1,12 @@
-"""The private channel between the server's processes: msgpack frames over a socketpair.
+"""The private channel between the server's processes: msgpack messages over a socketpair.
 
 The pair is made before fork and inherited, so no other process can reach it: it has no
 path and no port. That is why key material (the root key) may cross it and nothing else.
 Either end may call the other: `call(message)` sends it with an id and waits for the frame
 answering that id; a frame without an answer id is a call from the other end, which runs
-`handler(message)` and sends back what it returns.
+`handler(message)` and sends back what it returns. A call is handled in place as it
+arrives (server/eager.py) and moves into a task only if it waits, so calls that do not wait
+(an invalidation, a grant's bookkeeping) are applied in the order they were sent.
 """
 
 from __future__ import annotations
@@ -13,15 +15,15 @@ import asyncio
 import itertools
 import logging
 import socket
-import struct
 from typing import Any, Awaitable, Callable
 
 import msgpack
 
+from server import eager
+
 log = logging.getLogger("strongroom.workers")
 
-FRAME = struct.Struct("!I")
-MAX_FRAME = 512 * 1024 * 1024  # request bodies are bounded by the listener; replies can be lists
+MAX_MESSAGE = 512 * 1024 * 1024  # request bodies are bounded by the listener; replies can be lists
 Message = dict[str, Any]
 Handler = Callable[[Message], Awaitable[Message]]
 
@@ -38,8 +40,8 @@ class PeerError(Exception):
         self.kind = kind
 
 
-class Channel:
-    """One end of a socketpair, speaking length-prefixed msgpack frames."""
+class Channel(asyncio.Protocol):
+    """One end of a socketpair, speaking msgpack: each message is one msgpack map."""
 
     def __init__(self, sock: socket.socket, handler: Handler, name: str,
                  on_close: Callable[[], None] | None = None) -> None:
@@ -49,8 +51,9 @@ class Channel:
         self.name = name
         self._ids = itertools.count(1)
         self._waiting: dict[int, asyncio.Future] = {}
-        self._writer: asyncio.StreamWriter | None = None
-        self._reader_task: asyncio.Task | None = None
+        self._transport: asyncio.Transport | None = None
+        self._packer = msgpack.Packer(use_bin_type=True)
+        self._unpacker = msgpack.Unpacker(raw=False, max_buffer_size=MAX_MESSAGE)
         self._tasks: set[asyncio.Task] = set()
         self.closed = asyncio.Event()
 
@@ -58,12 +61,11 @@ class Channel:
         return f"Channel({self.name!r}, {'closed' if self.closed.is_set() else 'open'})"
 
     async def start(self) -> None:
-        reader, self._writer = await asyncio.open_unix_connection(sock=self._sock, limit=2 ** 20)
-        self._reader_task = asyncio.create_task(self._read(reader))
+        await asyncio.get_running_loop().create_unix_connection(lambda: self, sock=self._sock)
 
     async def call(self, message: Message, timeout: float | None = None) -> Message:
         """Send message and wait for its answer; PeerError if the handler there failed."""
-        if self.closed.is_set() or self._writer is None:
+        if self.closed.is_set() or self._transport is None:
             raise ChannelClosedError(f"{self.name} is closed")
         ident = next(self._ids)
         future = asyncio.get_running_loop().create_future()
@@ -79,39 +81,47 @@ class Channel:
 
     def close(self) -> None:
         self.on_close = None
-        if self._writer is not None:
-            self._writer.close()
+        if self._transport is not None:
+            self._transport.close()
         self._closed()
 
     def _send(self, message: Message) -> None:
-        body = msgpack.packb(message, use_bin_type=True)
-        if len(body) > MAX_FRAME:
+        body = self._packer.pack(message)
+        if len(body) > MAX_MESSAGE:
             raise ValueError("message too large for the worker channel")
-        assert self._writer is not None
-        self._writer.write(FRAME.pack(len(body)) + body)
+        assert self._transport is not None
+        self._transport.write(body)
 
-    async def _read(self, reader: asyncio.StreamReader) -> None:
+    # -- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
         try:
-            while True:
-                (size,) = FRAME.unpack(await reader.readexactly(FRAME.size))
-                if size > MAX_FRAME:
-                    raise ValueError("oversized frame on the worker channel")
-                message = msgpack.unpackb(await reader.readexactly(size), raw=False)
-                answered = message.get("re")
-                if answered is not None:
-                    future = self._waiting.get(answered)
-                    if future is not None and not future.done():
-                        future.set_result(message)
-                    continue
-                task = asyncio.create_task(self._answer(message))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
-        except (asyncio.IncompleteReadError, ConnectionError):
-            pass
+            self._unpacker.feed(data)
+            for message in self._unpacker:
+                self._received(message)
         except Exception:  # noqa: BLE001 - a garbled channel is a dead one
             log.exception("the channel %s broke", self.name)
-        finally:
+            if self._transport is not None:
+                self._transport.abort()
             self._closed()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed()
+
+    def _received(self, message: Message) -> None:
+        answered = message.get("re")
+        if answered is not None:
+            future = self._waiting.get(answered)
+            if future is not None and not future.done():
+                future.set_result(message)
+            return
+        task = eager.start(self._answer(message))
+        if task is not None:
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     async def _answer(self, message: Message) -> None:
         ident = message.get("id")
