@@ -23,7 +23,6 @@ import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Callable
 
-from seal.custodian_pgp import encrypt_text, parse_public_key
 from seal.errors import InvalidShareError, NonceMismatchError, SealedError, SealError
 from seal.lockedmem import zero_bytearray
 from seal.sealconfig import SealConfig
@@ -107,6 +106,8 @@ class RootGenerationAttempt:
         """token XOR OTP in unpadded standard base64 (Go's RawStdEncoding, as OpenBao's
         roottoken.EncodeToken), or base64 of an OpenPGP message to the attempt's key."""
         if self._otp is None:
+            from seal.custodian_pgp import encrypt_text  # pysequoia (~2 MB) only when asked for PGP
+
             return encrypt_text(token, self._pgp_key)[0]
         raw = token.encode("utf-8")
         if len(raw) != len(self._otp):
@@ -153,6 +154,8 @@ class RootGeneration:
         generated = ""
         fingerprint = ""
         if pgp_key:
+            from seal.custodian_pgp import parse_public_key  # pysequoia (~2 MB) only when asked for PGP
+
             fingerprint = parse_public_key(pgp_key)
         elif otp:
             if len(otp.encode("utf-8")) != otp_length:

@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from seal import shamir
 from seal.barrier import ROOT_KEY_PATH, SEAL_CONFIG_PATH, Barrier, KeyStatus
-from seal.custodian_pgp import encrypt_share
 from seal.entry import KEY_SIZE, ROOT_TERM, open_entry, seal_entry
 from seal.errors import (
     AlreadyInitializedError,
@@ -372,6 +371,8 @@ class Seal:
         config_fps: tuple[str, ...] = ()
         handed = shares
         if pgp_keys:
+            from seal.custodian_pgp import encrypt_share  # pysequoia (~2 MB) only when custodians use PGP
+
             encrypted = [encrypt_share(s.hex(), k) for s, k in zip(shares, pgp_keys)]
             handed = [base64.b64decode(c) for c, _ in encrypted]
             config_fps = tuple(fp for _, fp in encrypted)

@@ -14,7 +14,6 @@ import os
 import struct
 from typing import Callable, Protocol, Sequence
 
-from Crypto.Cipher import ChaCha20_Poly1305
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives import hmac as crypto_hmac
@@ -93,10 +92,15 @@ class XChaCha20Poly1305:
     its own copy of the key, so the caller may zero a derived key as soon as this is made."""
 
     def __init__(self, key: Buffer) -> None:
+        # pycryptodome is loaded by the first XChaCha20 key, not at startup: its import
+        # costs each worker process about 5 MB that no other key type needs.
+        from Crypto.Cipher import ChaCha20_Poly1305
+
+        self._new = ChaCha20_Poly1305.new
         self._key = bytes(key)
 
     def encrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
-        cipher = ChaCha20_Poly1305.new(key=self._key, nonce=nonce)
+        cipher = self._new(key=self._key, nonce=nonce)
         if associated_data:
             cipher.update(associated_data)
         body, tag = cipher.encrypt_and_digest(data)
@@ -105,7 +109,7 @@ class XChaCha20Poly1305:
     def decrypt(self, nonce: bytes, data: bytes, associated_data: bytes | None) -> bytes:
         if len(data) < TAG_BYTES:
             raise InvalidTag()
-        cipher = ChaCha20_Poly1305.new(key=self._key, nonce=nonce)
+        cipher = self._new(key=self._key, nonce=nonce)
         if associated_data:
             cipher.update(associated_data)
         try:
