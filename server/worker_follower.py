@@ -12,6 +12,7 @@ call is forwarded whole. Counted transit encryptions come from blocks the primar
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import os
@@ -47,6 +48,10 @@ TRANSIT_LOCAL = re.compile(
     r"(?:encrypt|decrypt|rewrap|hmac|sign|verify)/.+|datakey/[^/]+/.+|hash(?:/[^/]+)?|random(?:/.+)?"
 )
 GRANT_ATTEMPTS = 3
+# How long a request waits for a change the primary has acknowledged to reach this process,
+# rather than forward at once: a busy primary sends the change a few milliseconds after its
+# commit, and forwarding meanwhile would only load it further and delay the change more.
+CATCH_UP_WAIT = 0.25
 FORWARD_GRACE = 30.0  # seconds past the listener's request limit before a forwarded call is given up
 UNAVAILABLE = Reply(503, {"errors": ["the primary server process is unavailable"]})
 
@@ -86,6 +91,7 @@ class PrimaryLink:
         self.index = index
         self._published = generation
         self._applied = 0  # the newest change generation this process has applied
+        self._catching_up: list[tuple[int, asyncio.Future]] = []  # (generation, waiter)
         self.channel = Channel(sock, self._handle, "primary", on_close=self._primary_gone)
         self.audited = True  # whether an audit device is enabled (the store says, once open)
 
@@ -104,6 +110,8 @@ class PrimaryLink:
     # -- requests --------------------------------------------------------------------------
 
     async def respond(self, req: Request) -> Reply:
+        if self._applied < self._published.value:
+            await self._catch_up(self._published.value)
         if self.serves_locally(req):
             operation = req.operation
             for _ in range(GRANT_ATTEMPTS):
@@ -119,6 +127,24 @@ class PrimaryLink:
                     break
             req.operation = operation
         return await self.forward(req)
+
+    async def _catch_up(self, generation: int) -> None:
+        """Until this process has applied `generation` (or CATCH_UP_WAIT has passed, or the
+        channel closed: serves_locally then still sees the gap, and the call is forwarded)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._catching_up.append((generation, waiter))
+        try:
+            await asyncio.wait_for(waiter, CATCH_UP_WAIT)  # cancels the waiter when it runs out
+        except TimeoutError:
+            pass
+
+    def _caught_up(self) -> None:
+        applied, waiting = self._applied, self._catching_up
+        if waiting:
+            self._catching_up = [(gen, w) for gen, w in waiting if gen > applied and not w.done()]
+            for gen, waiter in waiting:
+                if gen <= applied and not waiter.done():
+                    waiter.set_result(None)
 
     def serves_locally(self, req: Request) -> bool:
         if self._applied < self._published.value:
@@ -177,6 +203,7 @@ class PrimaryLink:
         else:
             raise PeerError("unknown", f"unknown message {kind!r}")
         self._applied = max(self._applied, message["gen"])
+        self._caught_up()
         return {}
 
     def _open(self, root: bytes) -> None:
@@ -224,6 +251,9 @@ class PrimaryLink:
         self.audited = bool(core.settings.audit_devices) or bool(core.seal.barrier.get(DEVICES_PATH))
 
     def _primary_gone(self) -> None:
+        for _, waiter in self._catching_up:  # no change will come now: forwarding answers 503
+            if not waiter.done():
+                waiter.set_result(None)
         log.critical("the primary process has gone; sealing and stopping this worker")
         self.core.seal_now()
         os.kill(os.getpid(), signal.SIGTERM)

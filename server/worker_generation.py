@@ -4,7 +4,8 @@ Each change a follower must see (a commit, a seal, an unseal) moves the generati
 request that made it is answered; each message that carries a change carries its generation,
 and a follower answers from what it holds only while it has applied every generation there is.
 So no follower can answer from before an acknowledged change, and the primary never waits for
-a follower: one busy with a long request only forwards until it has caught up.
+a follower. A follower that is behind waits a moment for the change to arrive (it is on its
+way), and forwards its requests only if the change is late (server/worker_follower.py).
 """
 
 from __future__ import annotations

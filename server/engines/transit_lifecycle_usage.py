@@ -6,8 +6,9 @@ Counts survive restarts without a write per encryption: before a version encrypt
 storage already holds, a block of further encryptions is reserved in the key's record. A
 restart resumes counting from the reservation, so a crash can only over-count, never
 under-count. A block is RESERVATION_BLOCK, or 1/32 of the version's count so far once that is
-more (at most MAX_RESERVATION_BLOCK): a busy key writes its record a few times a minute, not
-dozens of times a second, and a crash over-counts by a few percent at most (3% a process).
+more (at most MAX_RESERVATION_BLOCK). Each reservation is a durable commit that every worker
+process must hear of before it answers again, so a busy key should make few: at 250,000
+encryptions a second, a few a second. A crash over-counts by at most one block a process.
 
 With worker processes only the primary writes, so a follower counts in blocks the primary
 grants it (`UsageGrants`, set as the key store's `grants`): the primary moves the stored
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from server.engines.transit import TransitEngine
     from server.engines.transit_store import KeyStore
 
-RESERVATION_BLOCK = 4096
+RESERVATION_BLOCK = 1 << 16
 MAX_RESERVATION_BLOCK = 1 << 20
 
 
