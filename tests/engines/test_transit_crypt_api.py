@@ -213,6 +213,21 @@ def test_batch_decrypt_and_rewrap(transit):
     assert transit.ok("POST", "rewrap/bd", {"ciphertext": good, "key_version": 1})["key_version"] == 1
 
 
+@pytest.mark.parametrize("key_type", AEAD_TYPES)
+def test_a_usual_batch_opens_under_the_exported_key_with_a_fresh_nonce_per_item(transit, key_type):
+    transit.create("k", type=key_type, exportable=True)
+    plaintexts = [bytes([i]) * i for i in range(40)]
+    texts = [b64(p) for p in plaintexts]
+    texts[7] = texts[7][:4] + "\r\n" + texts[7][4:]  # Go skips CR/LF inside base64: the slow decode, same item
+    results = transit.ok("POST", "encrypt/k", {"batch_input": [{"plaintext": t, "reference": str(i)}
+                                                               for i, t in enumerate(texts)]})["batch_results"]
+    key = exported_key(transit, "k")
+    blobs = [base64.b64decode(CIPHERTEXT.fullmatch(r["ciphertext"]).group(2)) for r in results]
+    assert [r["reference"] for r in results] == [str(i) for i in range(40)]
+    assert [local_open(key_type, key, blob) for blob in blobs] == plaintexts
+    assert len({blob[:NONCE_BYTES[key_type]] for blob in blobs}) == 40
+
+
 def test_usual_batches_answer_as_any_batch_when_an_item_fails(transit):
     """Batches of plain items (plaintext or ciphertext, reference) take a shorter path; an
     item that fails there must still be reported exactly as the general path reports it."""
