@@ -110,8 +110,8 @@ class PrimaryLink:
     # -- requests --------------------------------------------------------------------------
 
     async def respond(self, req: Request) -> Reply:
-        if self._applied < self._published.value:
-            await self._catch_up(self._published.value)
+        if self._answerable(req) and self._applied < self._published.value:
+            await self._catch_up(self._published.value)  # only what it would answer waits
         if self.serves_locally(req):
             operation = req.operation
             for _ in range(GRANT_ATTEMPTS):
@@ -147,8 +147,11 @@ class PrimaryLink:
                     waiter.set_result(None)
 
     def serves_locally(self, req: Request) -> bool:
-        if self._applied < self._published.value:
-            return False  # a change was acknowledged that this process has not applied yet
+        # Not while a change was acknowledged that this process has not applied yet.
+        return self._applied >= self._published.value and self._answerable(req)
+
+    def _answerable(self, req: Request) -> bool:
+        """Whether the call is one a follower answers itself (when it is up to date)."""
         path, operation = req.path, req.operation
         if path == "sys/health":
             return operation in (READ, HEAD)

@@ -33,15 +33,16 @@ def follower(monkeypatch) -> tuple[PrimaryLink, Generation, list[str]]:
 
     monkeypatch.setattr(worker_follower, "respond", local)
     monkeypatch.setattr(link, "forward", forward)
-    # What serves_locally decides first: only a follower that has applied every change answers.
-    monkeypatch.setattr(link, "serves_locally", lambda req: link._applied >= generation.value)
+    # Every call here is one a follower answers itself when it is up to date ("local"), but
+    # the one whose path is "elsewhere", which always goes to the primary.
+    monkeypatch.setattr(link, "_answerable", lambda req: req.path != "elsewhere")
     return link, generation, answered
 
 
 async def test_a_follower_behind_waits_for_the_change_and_then_answers_itself(monkeypatch):
     link, generation, answered = follower(monkeypatch)
     generation.advance()  # the primary committed; the change is on its way over the channel
-    pending = asyncio.ensure_future(link.respond(SimpleNamespace(operation="read")))
+    pending = asyncio.ensure_future(link.respond(SimpleNamespace(operation="read", path="kv/data/x")))
     await asyncio.sleep(0.05)
     assert not pending.done() and answered == []
     await link._handle({"t": "inval", "keys": [], "gen": generation.value})
@@ -53,7 +54,7 @@ async def test_a_change_that_does_not_come_in_time_sends_the_request_to_the_prim
     link, generation, answered = follower(monkeypatch)
     generation.advance()
     started = time.monotonic()
-    await link.respond(SimpleNamespace(operation="read"))
+    await link.respond(SimpleNamespace(operation="read", path="kv/data/x"))
     assert answered == ["forwarded"] and CATCH_UP_WAIT <= time.monotonic() - started < CATCH_UP_WAIT + 1
     assert link._catching_up == [] or all(w.done() for _, w in link._catching_up)
 
@@ -63,5 +64,13 @@ async def test_a_follower_up_to_date_answers_at_once(monkeypatch):
     generation.advance()
     await link._handle({"t": "inval", "keys": [], "gen": generation.value})
     started = time.monotonic()
-    await link.respond(SimpleNamespace(operation="read"))
+    await link.respond(SimpleNamespace(operation="read", path="kv/data/x"))
     assert answered == ["local"] and time.monotonic() - started < CATCH_UP_WAIT
+
+
+async def test_a_call_that_goes_to_the_primary_anyway_does_not_wait_for_changes(monkeypatch):
+    link, generation, answered = follower(monkeypatch)
+    generation.advance()
+    started = time.monotonic()
+    await link.respond(SimpleNamespace(operation="update", path="elsewhere"))
+    assert answered == ["forwarded"] and time.monotonic() - started < CATCH_UP_WAIT
