@@ -21,7 +21,10 @@ import signal
 import socket
 from typing import TYPE_CHECKING, Any
 
-from server.audit.broker import DEVICES_PATH, AuditFailedError
+from server.audit.broker import DEVICES_PATH, SALT_PREFIX, AuditFailedError, load_hashers
+from server.audit.chain import entry_body
+from server.audit.entries import hash_entry
+from server.audit.hashing import AuditHasher
 from server.engines.transit_lifecycle_usage import UsageGrants
 from server.forwarding import (
     GrantNeededError,
@@ -58,27 +61,40 @@ UNAVAILABLE = Reply(503, {"errors": ["the primary server process is unavailable"
 
 class ForwardedAudit:
     """A follower's audit broker: its entries are written by the primary's broker, so the
-    chained log has one writer; a follower waits for each, and fails closed as the primary."""
+    chained log has one writer; a follower waits for each, and fails closed as the primary.
+    It hashes and serialises its own entries with each device's salt, so the primary's part
+    is the link and the write; the primary hashes any copy whose salt it does not share."""
 
     def __init__(self, link: "PrimaryLink") -> None:
         self._link = link
+        self._hashers: dict[str, AuditHasher] = {}
+
+    def __repr__(self) -> str:
+        return f"ForwardedAudit({len(self._hashers)} devices)"
 
     @property
     def recording(self) -> bool:
         return self._link.audited
 
     def load(self, barrier: Any) -> None:
-        """Devices are opened by the primary only."""
+        """Devices are opened by the primary only; their salts are read here."""
+        self._hashers = load_hashers(barrier, self._link.core.settings)
 
     def close(self) -> None:
-        """Nothing is open here."""
+        """Nothing is open here; the salts are forgotten."""
+        self._hashers = {}
 
     def reopen(self) -> None:
         """No log files here to reopen on SIGHUP."""
 
     async def log(self, entry: dict[str, Any], prehashed: bool = False) -> None:
+        message: dict[str, Any] = {"t": "audit", "entry": entry, "prehashed": prehashed}
+        if self._hashers:
+            message["bodies"] = {path: [hasher.fingerprint, entry_body(entry if prehashed else
+                                                                        hash_entry(entry, hasher.redact))]
+                                 for path, hasher in self._hashers.items()}
         try:
-            await self._link.channel.call({"t": "audit", "entry": entry, "prehashed": prehashed})
+            await self._link.channel.call(message)
         except (ChannelClosedError, PeerError):
             raise AuditFailedError("no audit device could record the request") from None
 
@@ -252,6 +268,7 @@ class PrimaryLink:
     def _refresh_audited(self) -> None:
         core = self.core
         self.audited = bool(core.settings.audit_devices) or bool(core.seal.barrier.get(DEVICES_PATH))
+        core.audit.load(core.seal.barrier)
 
     def _primary_gone(self) -> None:
         for _, waiter in self._catching_up:  # no change will come now: forwarding answers 503
@@ -272,7 +289,7 @@ def _area(key: str) -> str:
         return "mounts"
     if key == AUTH_TABLE_PATH:
         return "auth"
-    if key == DEVICES_PATH:
+    if key == DEVICES_PATH or key.startswith(SALT_PREFIX):
         return "audit"
     parts = key.split("/", 2)
     return f"{parts[0]}/{parts[1]}/" if len(parts) == 3 else key

@@ -98,7 +98,7 @@ class Followers:
             return await self._grant(message)
         if kind == "audit":
             try:
-                await self._core.audit.log(message["entry"], message["prehashed"])
+                await self._core.audit.log(message["entry"], message["prehashed"], message.get("bodies"))
             except AuditFailedError as exc:
                 raise PeerError("audit", str(exc)) from None
             return {}

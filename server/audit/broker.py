@@ -13,6 +13,7 @@ socket, so the last link sent to each socket device is kept in the barrier when 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 import os
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 from config.settings import Settings
 from seal.barrier import Barrier
 from seal.errors import SealedError
-from server.audit.chain import GENESIS, chained_line, last_digest, line_digest
+from server.audit.chain import GENESIS, entry_body, last_digest, line_digest, linked_line
 from server.audit.devices import (
     AuditDeviceError,
     AuditTimeoutError,
@@ -202,8 +203,11 @@ class AuditBroker:
         or ceremony events wait. When False, building an entry would be wasted work."""
         return self._barrier is None or bool(self._mounts) or bool(self._pending)
 
-    async def log(self, entry: dict[str, Any], prehashed: bool = False) -> None:
-        """Record entry on every device; AuditFailedError if none could."""
+    async def log(self, entry: dict[str, Any], prehashed: bool = False,
+                  bodies: dict[str, tuple[str, bytes]] | None = None) -> None:
+        """Record entry on every device; AuditFailedError if none could. `bodies` are a worker
+        process's own hashed and serialised copies (device path -> (salt fingerprint, body));
+        one is used only where its fingerprint is the device's, else the entry is hashed here."""
         if self._barrier is None:
             if len(self._pending) < PENDING_LIMIT:
                 self._pending.append(hash_entry(entry, blank))
@@ -213,16 +217,16 @@ class AuditBroker:
         if not self._mounts:
             return
         mounts = list(self._mounts.values())
-        entries = [entry if prehashed else hash_entry(entry, m.hasher.redact) for m in mounts]
+        lines = [_body(m, entry, prehashed, bodies) for m in mounts]
         if len(mounts) == 1:  # the common case: no task to schedule
-            written = [await self._write(mounts[0], entries[0])]
+            written = [await self._write(mounts[0], lines[0])]
         else:  # devices in parallel, so one hung socket costs its timeout once, not per device
-            written = await asyncio.gather(*(self._write(m, e) for m, e in zip(mounts, entries)))
+            written = await asyncio.gather(*(self._write(m, b) for m, b in zip(mounts, lines)))
         if not any(written):
             raise AuditFailedError("no audit device could record the request")
 
     @staticmethod
-    async def _write(mount: AuditMount, entry: dict[str, Any]) -> bool:
+    async def _write(mount: AuditMount, body: bytes) -> bool:
         """One line on one device, within its write_timeout, the wait for its turn included.
 
         A device that timed out is skipped for one more write_timeout: otherwise every entry
@@ -239,7 +243,7 @@ class AuditBroker:
         except TimeoutError:
             return False  # the writer ahead of us hit the same hung device and reports it
         try:
-            line = chained_line(entry, mount.previous)
+            line = linked_line(body, mount.previous)
             await mount.device.write(line + b"\n", deadline)
             mount.previous = line_digest(line)
             return True
@@ -250,6 +254,28 @@ class AuditBroker:
             return False
         finally:
             mount.lock.release()
+
+
+def _body(mount: AuditMount, entry: dict[str, Any], prehashed: bool,
+          bodies: dict[str, tuple[str, bytes]] | None) -> bytes:
+    given = bodies.get(mount.path) if bodies else None
+    if given is not None and hmac.compare_digest(given[0], mount.hasher.fingerprint):
+        return given[1]
+    return entry_body(entry if prehashed else hash_entry(entry, mount.hasher.redact))
+
+
+def load_hashers(barrier: Barrier, settings: Settings) -> dict[str, AuditHasher]:
+    """The hashers of the devices storage and the config name, for a worker process that
+    reads but never writes: a device whose salt is not stored yet has none (the primary then
+    hashes that device's copy itself)."""
+    paths = [declared.path for declared in settings.audit_devices]
+    paths += [record["path"] for record in barrier.get(DEVICES_PATH) or []]
+    hashers = {}
+    for path in paths:
+        salt = barrier.get(SALT_PREFIX + path.rstrip("/"))
+        if isinstance(salt, bytes):
+            hashers[path] = AuditHasher(salt)
+    return hashers
 
 
 def _file_backed(device: FileDevice | SocketDevice) -> bool:

@@ -32,7 +32,21 @@ def line_digest(line: bytes) -> str:
 
 def chained_line(entry: dict[str, Any], previous: str) -> bytes:
     """entry as one JSON line (no newline) that links to previous and carries its own digest."""
-    head = json.dumps({**entry, CHAIN_FIELD: previous}, separators=(",", ":")).encode()
+    return linked_line(entry_body(entry), previous)
+
+
+def entry_body(entry: dict[str, Any]) -> bytes:
+    """entry as compact JSON without its chain fields: what linked_line completes. A worker
+    process makes it for its own entries, so the process that writes the log only links."""
+    return json.dumps(entry, separators=(",", ":")).encode()
+
+
+def linked_line(body: bytes, previous: str) -> bytes:
+    """entry_body's JSON with prev_sha256 and then its own sha256 appended as the last
+    fields: the bytes json.dumps gives for the entry with prev_sha256 added, then the digest."""
+    if not body.endswith(b"}") or body == b"{}":
+        raise ValueError("an audit entry body is a non-empty JSON object")
+    head = body[:-1] + f',"{CHAIN_FIELD}":"{previous}"}}'.encode()
     own = hashlib.sha256(head).hexdigest()
     return head[:-1] + f',"{DIGEST_FIELD}":"{own}"}}'.encode()
 

@@ -3,7 +3,7 @@
     .venv/bin/python tests/bench/perf.py                 # strongroom alone
     .venv/bin/python tests/bench/perf.py --vs openbao    # A B, B A, A B: 3 rounds, medians, ratios
     .venv/bin/python tests/bench/perf.py --only kv       # just the workloads whose name has "kv"
-    .venv/bin/python tests/bench/perf.py --audit         # strongroom with a file audit device
+    .venv/bin/python tests/bench/perf.py --audit         # with a file audit device (each server)
     .venv/bin/python tests/bench/perf.py --workers 1     # one server process (default: one per core)
 
 Starts strongroom from a config (LMDB in a temporary directory, TLS off, no audit device),
@@ -162,9 +162,10 @@ path "kv/data/*" { capabilities = ["create", "update", "read"] }
 """
 
 
-def prepare(server: Server, root: bool = False) -> None:
+def prepare(server: Server, root: bool = False, audit_file: Path | None = None) -> None:
     """Init (one share), unseal, mount kv-v2 and transit, make a key and a secret to read,
-    and (unless root) a policy and a token holding only it, which the workloads then use."""
+    and (unless root) a policy and a token holding only it, which the workloads then use.
+    With audit_file, OpenBao gets a file audit device there (strongroom's is in its config)."""
     wait_up(server.url, server.proc)
     init = call(server.url, "PUT", "/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1})
     server.token = init["root_token"]
@@ -176,6 +177,9 @@ def prepare(server: Server, root: bool = False) -> None:
         except OSError:
             time.sleep(0.1)
     call(server.url, "POST", "/v1/sys/mounts/transit", {"type": "transit"}, server.token)
+    if audit_file is not None and server.name == "openbao":
+        call(server.url, "PUT", "/v1/sys/audit/bench", {"type": "file", "options": {"file_path": str(audit_file)}},
+             server.token)
     call(server.url, "POST", "/v1/transit/keys/bench", {}, server.token)
     call(server.url, "POST", "/v1/kv/data/read-me", {"data": {"password": "x" * 32}}, server.token)
     if not root:
@@ -283,7 +287,7 @@ def main() -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per workload per run")
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--only", default="", help="run only workloads whose name contains this")
-    parser.add_argument("--audit", action="store_true", help="give strongroom a file audit device")
+    parser.add_argument("--audit", action="store_true", help="give each server a file audit device")
     parser.add_argument("--root", action="store_true",
                         help="send the root token (no ACL to check) instead of a token with a policy")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
@@ -297,7 +301,7 @@ def main() -> int:
         servers.append(start_openbao(workdir))
     try:
         for server in servers:
-            prepare(server, root=args.root)
+            prepare(server, root=args.root, audit_file=workdir / "bao-audit.log" if args.audit else None)
         plans = {s.name: workloads(s) for s in servers}
         rounds = args.rounds if args.vs else 1
         results: dict[tuple[str, str], list[dict]] = {}

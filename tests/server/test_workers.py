@@ -244,10 +244,16 @@ def test_with_an_audit_device_every_request_is_logged_once_in_one_chain(tmp_path
     with start_cluster(tmp_path, f'audit "file" "main" {{\n options {{\n file_path = "{log}"\n }}\n}}') as cluster:
         unseal(cluster)
         _three_encrypts(cluster)
+        # The follower hashes its own entries: under the device's salt, as the primary would.
+        status, body = cluster.root_call(PRIMARY, "POST", "/v1/sys/audit-hash/main", {"input": "eA=="})
+        assert status == 200
+        expected = body["data"]["hash"]
     entries = [json.loads(line) for line in log.read_text().splitlines()]
     encrypts = [e for e in entries if e.get("request", {}).get("path") == "transit/encrypt/k"]
     assert len(encrypts) == 6  # a request and a response entry for each of the three
     assert len({e["request"]["id"] for e in encrypts}) == 3
+    requests = [e for e in encrypts if e["type"] == "request"]
+    assert [e["request"]["data"]["plaintext"] for e in requests] == [expected] * 3
     verified = subprocess.run([STRONGROOM, "audit", "verify", str(log)], capture_output=True, text=True)
     assert verified.returncode == 0, verified.stdout + verified.stderr
 
