@@ -89,10 +89,13 @@ class ForwardedAudit:
 
     async def log(self, entry: dict[str, Any], prehashed: bool = False) -> None:
         message: dict[str, Any] = {"t": "audit", "entry": entry, "prehashed": prehashed}
-        if self._hashers:
-            message["bodies"] = {path: [hasher.fingerprint, entry_body(entry if prehashed else
-                                                                        hash_entry(entry, hasher.redact))]
-                                 for path, hasher in self._hashers.items()}
+        try:
+            if self._hashers:
+                message["bodies"] = {path: [hasher.fingerprint, entry_body(entry if prehashed else
+                                                                            hash_entry(entry, hasher.redact))]
+                                     for path, hasher in self._hashers.items()}
+        except (TypeError, ValueError):
+            pass  # what JSON cannot carry, the primary refuses as it always did
         try:
             await self._link.channel.call(message)
         except (ChannelClosedError, PeerError):

@@ -61,3 +61,29 @@ def test_a_salt_fingerprint_names_the_salt_and_reveals_nothing_of_it():
     first, again, other = AuditHasher(salt), AuditHasher(salt), AuditHasher(os.urandom(32))
     assert first.fingerprint == again.fingerprint != other.fingerprint
     assert salt.hex() not in first.fingerprint and len(first.fingerprint) == 64
+
+
+async def test_a_follower_sends_its_hashed_copies_and_leaves_what_json_cannot_carry_to_the_primary():
+    from server.worker_follower import ForwardedAudit
+
+    sent = []
+
+    async def call(message):
+        sent.append(message)
+        return {}
+
+    link = SimpleNamespace(audited=True, channel=SimpleNamespace(call=call))
+    audit = ForwardedAudit(link)  # type: ignore[arg-type]
+    salt = os.urandom(32)
+    audit._hashers = {"main/": AuditHasher(salt)}
+    entry = _entry()
+    await audit.log(entry)
+    fingerprint, body = sent[0]["bodies"]["main/"]
+    assert fingerprint == AuditHasher(salt).fingerprint
+    assert body == entry_body(hash_entry(entry, AuditHasher(salt).redact)) and sent[0]["entry"] == entry
+    odd = {**entry, "error": object()}  # not JSON: no copy; the primary decides, as before
+    await audit.log(odd)
+    assert "bodies" not in sent[1]
+    audit.close()
+    await audit.log(entry)
+    assert "bodies" not in sent[2]
