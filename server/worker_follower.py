@@ -151,6 +151,8 @@ class PrimaryLink:
         """Until this process has applied `generation` (or CATCH_UP_WAIT has passed, or the
         channel closed: serves_locally then still sees the gap, and the call is forwarded)."""
         waiter = asyncio.get_running_loop().create_future()
+        if len(self._catching_up) >= 64:  # those that ran out, while no change came to prune them
+            self._catching_up = [(gen, w) for gen, w in self._catching_up if not w.done()]
         self._catching_up.append((generation, waiter))
         try:
             await asyncio.wait_for(waiter, CATCH_UP_WAIT)  # cancels the waiter when it runs out

@@ -74,3 +74,13 @@ async def test_a_call_that_goes_to_the_primary_anyway_does_not_wait_for_changes(
     started = time.monotonic()
     await link.respond(SimpleNamespace(operation="update", path="elsewhere"))
     assert answered == ["forwarded"] and time.monotonic() - started < CATCH_UP_WAIT
+
+
+async def test_waits_that_ran_out_do_not_pile_up_while_no_change_comes(monkeypatch):
+    link, generation, answered = follower(monkeypatch)
+    monkeypatch.setattr(worker_follower, "CATCH_UP_WAIT", 0.02)
+    generation.advance()  # a change that never arrives
+    for _ in range(3):
+        await asyncio.gather(*(link.respond(SimpleNamespace(operation="read", path="kv/data/x")) for _ in range(50)))
+    assert answered == ["forwarded"] * 150
+    assert len(link._catching_up) <= 100
