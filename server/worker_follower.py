@@ -38,6 +38,7 @@ from server.policy_store import POLICY_VIEW
 from server.request import CREATE, HEAD, LIST, READ, UPDATE, Request
 from server.routing import Reply
 from server.tokens import TOKEN_VIEW
+from server.worker_changes import ChangeListener
 from server.worker_channel import Channel, ChannelClosedError, Message, PeerError
 from server.worker_generation import Generation
 from storage import ReadOnlyStorageError
@@ -105,13 +106,15 @@ class ForwardedAudit:
 class PrimaryLink:
     """This follower's channel to the primary, and its decision of what to answer itself."""
 
-    def __init__(self, core: "Core", index: int, sock: socket.socket, generation: Generation) -> None:
+    def __init__(self, core: "Core", index: int, sock: socket.socket, generation: Generation,
+                 changes: socket.socket | None = None) -> None:
         self.core = core
         self.index = index
         self._published = generation
         self._applied = 0  # the newest change generation this process has applied
         self._catching_up: list[tuple[int, asyncio.Future]] = []  # (generation, waiter)
         self.channel = Channel(sock, self._handle, "primary", on_close=self._primary_gone)
+        self._changes = ChangeListener(changes, self._change) if changes is not None else None
         self.audited = True  # whether an audit device is enabled (the store says, once open)
 
     def __repr__(self) -> str:
@@ -122,8 +125,12 @@ class PrimaryLink:
         await self.channel.start()
         answer = await self.channel.call({"t": "hello", "index": self.index})
         self._applied = max(self._applied, answer["gen"])
+        if self._changes is not None:
+            self._changes.start(asyncio.get_running_loop())
 
     def stop(self) -> None:
+        if self._changes is not None:
+            self._changes.stop()
         self.channel.close()
 
     # -- requests --------------------------------------------------------------------------
@@ -229,6 +236,14 @@ class PrimaryLink:
         self._applied = max(self._applied, message["gen"])
         self._caught_up()
         return {}
+
+    def _change(self, generation: int, keys: list[str]) -> None:
+        """A commit's datagram: applied only as the very next generation (the channel's own
+        message for it comes later and is applied again: dropping caches twice is harmless)."""
+        if generation == self._applied + 1:
+            self._invalidate(keys)
+            self._applied = generation
+            self._caught_up()
 
     def _open(self, root: bytes) -> None:
         was_sealed = self.core.seal.sealed

@@ -23,6 +23,7 @@ from seal.lockedmem import zero_bytearray
 from server.audit.broker import AuditFailedError
 from server.forwarding import PrimaryRequiredError, reply_to_wire, request_from_wire
 from server.pipeline import durable, respond
+from server.worker_changes import pack_change, send_change
 from server.worker_channel import Channel, ChannelClosedError, Message, PeerError
 from server.worker_generation import Generation
 
@@ -38,11 +39,13 @@ KEYRING_KEYS = frozenset({KEYRING_PATH, ROOT_KEY_PATH})
 class Follower:
     """One follower process as the primary sees it."""
 
-    def __init__(self, index: int, pid: int, sock: socket.socket, followers: "Followers") -> None:
+    def __init__(self, index: int, pid: int, sock: socket.socket, changes: socket.socket,
+                 followers: "Followers") -> None:
         self.index = index
         self.pid = pid
         self.ready = False
         self.channel = Channel(sock, followers.handle, f"worker {index}")
+        self.changes = changes  # the datagram shortcut for commits (server/worker_changes.py)
 
     def __repr__(self) -> str:
         return f"Follower({self.index}, pid={self.pid}, ready={self.ready})"
@@ -58,10 +61,12 @@ class Follower:
 class Followers:
     """Every follower of this primary, and the channel work with them."""
 
-    def __init__(self, core: "Core", followers: list[tuple[int, socket.socket]], generation: "Generation") -> None:
+    def __init__(self, core: "Core", followers: list[tuple[int, socket.socket, socket.socket]],
+                 generation: "Generation") -> None:
         self._core = core
         self.generation = generation
-        self._all = [Follower(i, pid, sock, self) for i, (pid, sock) in enumerate(followers, start=1)]
+        self._all = [Follower(i, pid, sock, changes, self)
+                     for i, (pid, sock, changes) in enumerate(followers, start=1)]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._hello = asyncio.Event()
         self.stopping = False
@@ -156,6 +161,12 @@ class Followers:
         if loop is None or not any(f.ready for f in self._all):
             return
         generation = self.generation.advance()
+        if not KEYRING_KEYS.intersection(keys):  # a keyring change needs the root key: channel only
+            packed = pack_change(generation, keys)
+            if packed is not None:
+                for follower in self._all:
+                    if follower.ready:
+                        send_change(follower.changes, packed)
         asyncio.run_coroutine_threadsafe(self._invalidate(keys, generation), loop)
 
     async def _invalidate(self, keys: list[str], generation: int) -> None:

@@ -8,8 +8,11 @@ import socket
 import time
 from types import SimpleNamespace
 
+import pytest
+
 from server import worker_follower
 from server.routing import Reply
+from server.worker_changes import ChangeListener, pack_change, send_change
 from server.worker_follower import CATCH_UP_WAIT, PrimaryLink
 from server.worker_generation import Generation
 
@@ -84,3 +87,71 @@ async def test_waits_that_ran_out_do_not_pile_up_while_no_change_comes(monkeypat
         await asyncio.gather(*(link.respond(SimpleNamespace(operation="read", path="kv/data/x")) for _ in range(50)))
     assert answered == ["forwarded"] * 150
     assert len(link._catching_up) <= 100
+
+
+def _listening(monkeypatch):
+    """A follower whose change datagrams arrive on a socketpair; (link, generation, answered, tell)."""
+    link, generation, answered = follower(monkeypatch)
+    tell, hear = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    link._changes = ChangeListener(hear, link._change)
+    link._changes.start(asyncio.get_running_loop())
+    return link, generation, answered, tell
+
+
+async def test_a_change_datagram_releases_a_waiting_request_before_the_channel_says_anything(monkeypatch):
+    link, generation, answered, tell = _listening(monkeypatch)
+    generation.advance()
+    pending = asyncio.ensure_future(link.respond(SimpleNamespace(operation="read", path="kv/data/x")))
+    await asyncio.sleep(0.01)
+    assert not pending.done()
+    send_change(tell, pack_change(generation.value, ["logical/abc/meta/x"]))
+    await asyncio.wait_for(pending, CATCH_UP_WAIT / 2)  # well before the wait would run out
+    assert answered == ["local"] and link._applied == 1
+    link._changes.stop()
+
+
+async def test_a_datagram_that_is_not_the_next_generation_is_left_to_the_channel(monkeypatch):
+    link, generation, answered, tell = _listening(monkeypatch)
+    generation.advance()
+    generation.advance()  # generation 1 (a seal, say) comes only over the channel
+    send_change(tell, pack_change(2, ["logical/abc/meta/x"]))
+    await link.respond(SimpleNamespace(operation="read", path="kv/data/x"))
+    assert answered == ["forwarded"] and link._applied == 0
+    await link._handle({"t": "inval", "keys": [], "gen": 1})
+    await link._handle({"t": "inval", "keys": ["logical/abc/meta/x"], "gen": 2})
+    await link.respond(SimpleNamespace(operation="read", path="kv/data/x"))
+    assert answered == ["forwarded", "local"]
+    send_change(tell, b"\xc1 not msgpack")  # garbled: ignored, logged; the channel carries it too
+    await asyncio.sleep(0.01)
+    assert link._applied == 2
+    link._changes.stop()
+
+
+async def test_the_committer_sends_each_commit_by_datagram_but_a_keyring_change_only_over_the_channel(monkeypatch):
+    import msgpack
+
+    from server.worker_primary import KEYRING_KEYS, Followers
+
+    tell, hear = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+    stream, _peer = socket.socketpair()
+    followers = Followers(SimpleNamespace(seal=SimpleNamespace(sealed=False)), [(1 << 22, stream, tell)],
+                          Generation())
+    loop = asyncio.get_running_loop()
+    followers._loop = loop
+    followers._all[0].ready = True
+    told = []
+
+    async def invalidate(keys, generation):
+        told.append((generation, keys))
+
+    monkeypatch.setattr(followers, "_invalidate", invalidate)
+    keyring = sorted(KEYRING_KEYS)[0]
+    huge = [f"logical/abc/meta/{n:06d}" for n in range(5000)]  # past one datagram: channel only
+    for keys in (["logical/abc/meta/x"], [keyring, "logical/abc/meta/y"], huge):
+        await loop.run_in_executor(None, followers.commit_hook, keys)  # as the committer thread
+    await asyncio.sleep(0.05)
+    assert [generation for generation, _ in told] == [1, 2, 3]  # the channel hears of every one
+    hear.setblocking(False)
+    assert msgpack.unpackb(hear.recv(1 << 17)) == [1, ["logical/abc/meta/x"]]
+    with pytest.raises(BlockingIOError):
+        hear.recv(1 << 17)
