@@ -25,7 +25,7 @@ OPERATION_CAPABILITY = {
     "read": "read", "list": "list", "create": "create", "update": "update",
     "delete": "delete", "patch": "patch",
 }
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 1024
 
 
 def _priority(pattern: str) -> tuple:

@@ -19,7 +19,7 @@ _PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 _ENCODED_SLASH = re.compile(r"%2[Ff]")
 
 
-_CACHE_LIMIT = 4096  # distinct accepted paths remembered; past it, start afresh
+_CACHE_LIMIT = 1024  # distinct accepted paths remembered; past it, start afresh
 _CACHED_LENGTH = 256  # longer paths are checked every time rather than held
 _accepted: dict[str, str] = {}
 

@@ -58,7 +58,7 @@ class KVLimits:
         return encoded
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=1024)
 def _valid_key(key: str, max_bytes: int, max_segments: int) -> str:
     """KVLimits.check_key, remembered for valid keys: clients name the same secrets again and
     again, and every read and write checks its path (errors are raised anew each time)."""

@@ -26,7 +26,7 @@ def _go_seconds(seconds: int) -> str:
     return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S")
 
 
-@functools.lru_cache(maxsize=16384)
+@functools.lru_cache(maxsize=2048)
 def go_time(ns: int | None) -> str:
     """Go's time.RFC3339Nano in UTC (trailing zeros of the fraction dropped); "" for unset.
 
