@@ -136,7 +136,7 @@ class PrimaryLink:
     # -- requests --------------------------------------------------------------------------
 
     async def respond(self, req: Request) -> Reply:
-        if self._answerable(req) and self._applied < self._published.value:
+        if self._applied < self._published.value and self._answerable(req):
             await self._catch_up(self._published.value)  # only what it would answer waits
         if self.serves_locally(req):
             operation = req.operation
