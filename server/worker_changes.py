@@ -12,6 +12,7 @@ made before the fork, like the channel's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Callable
@@ -44,12 +45,12 @@ class ChangeListener:
     def __init__(self, sock: socket.socket, apply: Callable[[int, list[str]], None]) -> None:
         self._sock = sock
         self._apply = apply
-        self._loop = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return "ChangeListener()"
 
-    def start(self, loop) -> None:
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._sock.setblocking(False)
         self._loop = loop
         loop.add_reader(self._sock.fileno(), self._read)
@@ -57,7 +58,7 @@ class ChangeListener:
     def stop(self) -> None:
         if self._loop is not None:
             self._loop.remove_reader(self._sock.fileno())
-            self._loop = None
+            self._loop: asyncio.AbstractEventLoop | None = None
 
     def _read(self) -> None:
         while True:

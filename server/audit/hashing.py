@@ -20,17 +20,14 @@ class AuditHasher:
     def __init__(self, salt: bytes) -> None:
         # Keyed once; each value hashes on a copy (the key schedule is the costly part).
         self._keyed = hmac.new(salt, digestmod=hashlib.sha256)
+        label = self._keyed.copy()
+        label.update(b"strongroom audit salt fingerprint")
+        # Names the salt without revealing it: two processes compare these to know they hash
+        # alike (an HMAC of a fixed label). Made once: every forwarded entry carries it.
+        self.fingerprint = label.hexdigest()
 
     def __repr__(self) -> str:
         return "AuditHasher()"
-
-    @property
-    def fingerprint(self) -> str:
-        """Names the salt without revealing it: two processes compare these to know they hash
-        alike (an HMAC of a fixed label)."""
-        mac = self._keyed.copy()
-        mac.update(b"strongroom audit salt fingerprint")
-        return mac.hexdigest()
 
     def hash(self, value: str) -> str:
         mac = self._keyed.copy()
